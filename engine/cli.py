@@ -1,0 +1,115 @@
+"""Command-line interface: ``python -m engine describe|search``.
+
+Every command exits with status 0 on success and 2 with a one-line
+``error: ...`` message on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from engine.descriptors import describe
+from engine.errors import InputError
+from engine.graphs import WaterGraph
+from engine.io import read_clusters
+from engine.logs import configure_logging
+from engine.pathways import result_to_dict, write_pathways
+from engine.reward import DEFAULT_WEIGHTS, RewardWeights, load_weights, score
+from engine.search import Limits, RewardLookahead, Target, cyclic_pentamer, search
+from engine.summary import describe_record
+
+logger = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine", description="Water-cluster graphs, rewards and design search.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    describe_cmd = commands.add_parser("describe", help="print descriptors and reward of every cluster, one JSON object per line")
+    describe_cmd.add_argument("files", nargs="+", metavar="FILE", help="xyz, extxyz, ASE .db or HydroNet .tfrecord[.gz] files")
+    describe_cmd.add_argument("--weights", metavar="PRESET.json", help="reward weights (default: the degree term and punishments at weight 1)")
+    describe_cmd.set_defaults(handler=run_describe)
+
+    search_cmd = commands.add_parser("search", help="grow a start cluster to a target size and write the design pathways")
+    search_cmd.add_argument("--start", default="pentamer", help="'pentamer' or a cluster file (default: pentamer)")
+    search_cmd.add_argument("--frame", type=int, default=0, help="frame of the start file to use (default: 0)")
+    search_cmd.add_argument("--target-size", type=int, required=True, help="number of waters of a finished graph")
+    search_cmd.add_argument("--branching", type=int, default=3, help="branching factor b: next graphs kept per expansion (default: 3)")
+    search_cmd.add_argument("--weights", metavar="PRESET.json", help="reward weights (default: the degree term and punishments at weight 1)")
+    search_cmd.add_argument("--min-reward", type=float, default=None, help="a finished graph must reach this reward")
+    search_cmd.add_argument("--no-settle", action="store_true", help="finish as soon as the target size is reached, without adding bonds that raise the reward")
+    search_cmd.add_argument("--max-results", type=int, default=10, help="stop after this many distinct pathways (default: 10)")
+    search_cmd.add_argument("--max-expansions", type=int, default=2000, help="stop after this many expansions (default: 2000)")
+    search_cmd.add_argument("--max-seconds", type=float, default=120.0, help="stop after this much wall time in seconds (default: 120)")
+    search_cmd.add_argument("--out", required=True, metavar="PATHWAYS.json", help="pathways file to write")
+    search_cmd.set_defaults(handler=run_search)
+    return parser
+
+
+def _weights(path: str | None) -> RewardWeights:
+    return DEFAULT_WEIGHTS if path is None else load_weights(path)
+
+
+def run_describe(args: argparse.Namespace) -> int:
+    weights = _weights(args.weights)
+    for path in args.files:
+        clusters = read_clusters(path)
+        for cluster in tqdm(clusters, desc=Path(path).name, unit=" clusters", disable=None, file=sys.stderr):
+            descriptors = describe(cluster.water_graph)
+            reward = score(cluster.water_graph, weights, descriptors, cluster.atomic_graph)
+            record = {"source": cluster.source, "frame": cluster.frame, "energy": cluster.energy}
+            record.update(describe_record(descriptors, reward))
+            sys.stdout.write(json.dumps(record) + "\n")
+    return 0
+
+
+def load_start(start: str, frame: int = 0) -> tuple[WaterGraph, str]:
+    """Return the start graph named by ``start`` and a label for it.
+
+    Raises:
+        InputError: if the file has no such frame.
+    """
+    if start == "pentamer":
+        return cyclic_pentamer(), "pentamer"
+    if frame < 0:
+        raise InputError(f"frame must be >= 0, got {frame}")
+    for cluster in read_clusters(start):
+        if cluster.frame == frame:
+            return cluster.water_graph, f"{start}#{frame}"
+    raise InputError(f"{start}: has no frame {frame}")
+
+
+def run_search(args: argparse.Namespace) -> int:
+    weights = _weights(args.weights)
+    start, label = load_start(args.start, args.frame)
+    for name in ("max_results", "max_expansions"):
+        if getattr(args, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if not args.max_seconds > 0:
+        raise InputError(f"--max-seconds must be positive, got {args.max_seconds}")
+    target = Target(args.target_size, args.min_reward, not args.no_settle)
+    limits = Limits(args.max_results, args.max_expansions, args.max_seconds)
+    model = RewardLookahead(weights)
+    with tqdm(total=limits.max_results, desc="pathways", disable=None, file=sys.stderr) as bar:
+        result = search(start, target, args.branching, model, weights, limits, lambda _, found: bar.update(found - bar.n))
+    write_pathways(result_to_dict(result, label, target, args.branching, model.name, weights, limits), args.out)
+    logger.info("wrote %d pathways to %s (stopped by %s)", len(result.pathways), args.out, result.stopped_by)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging("WARNING")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
