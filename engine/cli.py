@@ -14,7 +14,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+import numpy as np
+
+from engine.components import ComponentCache, compute_table_chunked, file_digest
 from engine.descriptors import describe
+from engine.fitting import fit_with_split
 from engine.errors import InputError
 from engine.graphs import WaterGraph
 from engine.io import read_clusters
@@ -49,6 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
     search_cmd.add_argument("--max-seconds", type=float, default=120.0, help="stop after this much wall time in seconds (default: 120)")
     search_cmd.add_argument("--out", required=True, metavar="PATHWAYS.json", help="pathways file to write")
     search_cmd.set_defaults(handler=run_search)
+
+    fit_cmd = commands.add_parser("fit-reward", help="fit reward weights to the energies of a dataset and save them as a preset")
+    fit_cmd.add_argument("data", metavar="DATA", help="cluster file with energies")
+    fit_cmd.add_argument("--out", required=True, metavar="PRESET.json", help="preset file to write")
+    fit_cmd.add_argument("--train-fraction", type=float, default=0.8, help="fraction of clusters fitted on; the rest is held out (default: 0.8)")
+    fit_cmd.add_argument("--seed", type=int, default=0, help="seed of the random split (default: 0)")
+    fit_cmd.add_argument("--top-k", type=int, default=10, help="k of the top-k overlap (default: 10)")
+    fit_cmd.add_argument("--cache-dir", default=None, help="component table cache folder (default: no cache)")
+    fit_cmd.set_defaults(handler=run_fit_reward)
     return parser
 
 
@@ -101,6 +114,59 @@ def run_search(args: argparse.Namespace) -> int:
     write_pathways(result_to_dict(result, label, target, args.branching, model.name, weights, limits), args.out)
     logger.info("wrote %d pathways to %s (stopped by %s)", len(result.pathways), args.out, result.stopped_by)
     return 0
+
+
+def run_fit_reward(args: argparse.Namespace) -> int:
+    if args.top_k < 1:
+        raise InputError(f"--top-k must be at least 1, got {args.top_k}")
+    progress = tqdm(desc="component table", unit=" clusters", disable=None, file=sys.stderr)
+
+    def report(done: int, total: int) -> None:
+        progress.total = total
+        progress.update(done - progress.n)
+
+    if args.cache_dir:
+        cache = ComponentCache(args.cache_dir)
+        table = cache.table_for_file(args.data, report)
+        cache.close()
+    else:
+        table = compute_table_chunked(list(read_clusters(args.data)), report)
+    progress.close()
+    if np.isnan(table.energies).any():
+        raise InputError(f"{args.data}: fitting needs an energy for every cluster; {int(np.isnan(table.energies).sum())} have none")
+
+    result = fit_with_split(table, args.train_fraction, args.seed, args.top_k)
+    metadata = {
+        "description": "Weights fitted by least squares on -energy, centred per cluster size.",
+        "fitted": {
+            "data": str(args.data),
+            "data_sha256": file_digest(args.data),
+            "n_clusters": len(table),
+            "split": {"seed": args.seed, "train_fraction": args.train_fraction,
+                      "n_train": len(result.train_index), "n_test": len(result.test_index)},
+            "held_out_rmse_kcal_mol": result.rmse_kcal_mol,
+            "train": [a.to_dict() for a in result.train_agreement],
+            "held_out": [a.to_dict() for a in result.test_agreement],
+        },
+    }
+    out = Path(args.out)
+    content = {"name": out.stem, **result.weights.to_dict(), **metadata}
+    out.write_text(json.dumps(content, indent=2) + "\n")
+
+    print(f"{'size':>4} {'n_train':>7} {'rho_train':>9} {'n_test':>6} {'rho_test':>8}")
+    held_out = {a.n_waters: a for a in result.test_agreement}
+    for train in result.train_agreement:
+        test = held_out.get(train.n_waters)
+        print(
+            f"{train.n_waters:>4} {train.n_clusters:>7} {_format_rho(train.spearman):>9} "
+            f"{test.n_clusters if test else 0:>6} {_format_rho(test.spearman if test else None):>8}"
+        )
+    print(f"held-out RMSE within size: {result.rmse_kcal_mol:.3f} kcal/mol; preset written to {out}")
+    return 0
+
+
+def _format_rho(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,11 @@ All descriptors use the undirected simple view of the water graph (a pair of
 waters joined by a hydrogen bond in either direction is one edge). Rings are
 chordless (induced) cycles of 3 to 6 waters. Path measures need a connected
 graph: for a disconnected one they are None and ``connected`` is False.
+
+:func:`describe` uses the compiled kernels of :mod:`engine.graph_kernels`
+for graphs of up to 62 waters and networkx beyond; :func:`describe_networkx`
+is the plain networkx version, kept as the reference the kernels are tested
+and benchmarked against.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import asdict, dataclass
 import networkx as nx
 import numpy as np
 
+from engine import graph_kernels
 from engine.graphs import WaterGraph
 
 #: Ring sizes counted, in waters.
@@ -91,10 +97,47 @@ def describe(graph: WaterGraph) -> Descriptors:
     """
     if graph.n_waters == 0:
         raise ValueError("cannot describe a graph with no waters")
+    if graph.n_waters > graph_kernels.MAX_KERNEL_WATERS:
+        return describe_networkx(graph)
+    edges = np.array(graph.undirected_edges(), dtype=np.int64).reshape(-1, 2)
+    adjacency, offsets = graph_kernels.adjacency_masks(
+        np.array([graph.n_waters]), np.zeros(len(edges), dtype=np.int64), edges[:, 0], edges[:, 1]
+    )
+    row = graph_kernels.batch_descriptors(adjacency, offsets)[0]
+    connected = bool(row[graph_kernels.CONNECTED])
+    wiener = int(row[graph_kernels.WIENER]) if connected else None
+    return _assemble(
+        graph,
+        {size: int(row[graph_kernels.RING3 + size - 3]) for size in RING_SIZES},
+        connected,
+        int(row[graph_kernels.DIAMETER]) if connected else None,
+        _aspl(wiener, graph.n_waters),
+        wiener,
+    )
+
+
+def _aspl(wiener: int | None, n_waters: int) -> float | None:
+    if wiener is None:
+        return None
+    return 0.0 if n_waters == 1 else wiener / (n_waters * (n_waters - 1) / 2)
+
+
+def describe_networkx(graph: WaterGraph) -> Descriptors:
+    """Compute every descriptor with networkx only (the reference implementation).
+
+    Raises:
+        ValueError: for a graph without waters.
+    """
+    if graph.n_waters == 0:
+        raise ValueError("cannot describe a graph with no waters")
     simple = graph.to_networkx()
-    degrees = graph.degrees()
     rings = ring_counts(simple)
     connected, diameter, aspl, wiener = path_measures(simple)
+    return _assemble(graph, rings, connected, diameter, aspl, wiener)
+
+
+def _assemble(graph: WaterGraph, rings: dict[int, int], connected: bool, diameter, aspl, wiener) -> Descriptors:
+    degrees = graph.degrees()
     return Descriptors(
         n_waters=graph.n_waters,
         n_hbonds=graph.n_hbonds,
