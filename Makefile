@@ -16,7 +16,7 @@ $(STAMP): requirements.txt
 
 venv: $(STAMP)
 
-# Debian packages the browser tests need (Chromium and its driver); installed
+# Debian packages the tests need (Chromium and its driver, Slurm, munge); installed
 # only when running as root and missing.
 system-packages:
 	bash scripts/install_system_packages.sh

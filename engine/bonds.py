@@ -24,6 +24,8 @@ DECAY_ANGSTROM = 0.343
 HBOND_THRESHOLD = 0.0085
 #: An H further than this from every O cannot belong to a water, Angstrom.
 MAX_COVALENT_ANGSTROM = 1.3
+#: An H closer than this to its O overlaps it, Angstrom.
+MIN_COVALENT_ANGSTROM = 0.5
 
 
 class GroupingError(ValueError):
@@ -67,6 +69,13 @@ def group_waters(symbols: list[str], positions: np.ndarray) -> np.ndarray:
             f"H atom {h + 1} is {nearest_distance[far[0]]:.2f} Angstrom from the nearest O "
             f"(more than {MAX_COVALENT_ANGSTROM}): it cannot be assigned to a water"
         )
+    close = np.flatnonzero(nearest_distance < MIN_COVALENT_ANGSTROM)
+    if len(close):
+        h = hydrogens[close[0]]
+        raise GroupingError(
+            f"H atom {h + 1} is {nearest_distance[close[0]]:.2f} Angstrom from the nearest O "
+            f"(less than {MIN_COVALENT_ANGSTROM}): the atoms overlap"
+        )
     counts = np.bincount(nearest, minlength=len(oxygens))
     wrong = np.flatnonzero(counts != 2)
     if len(wrong):
@@ -100,9 +109,11 @@ def hbond_matrix(positions: np.ndarray) -> np.ndarray:
     oxygen = waters[:, 0]
     hydrogen = waters[:, 1:]
 
-    # Unit normal of each water's plane, shape (n, 3).
+    # Unit normal of each water's plane, shape (n, 3). A linear water has no plane:
+    # its normal is NaN and it accepts no bond.
     normal = np.cross(waters[:, 1] - oxygen, waters[:, 2] - oxygen)
-    normal /= np.linalg.norm(normal, axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        normal /= np.linalg.norm(normal, axis=1, keepdims=True)
 
     # Unit O->H vectors of each donor, shape (n, 2, 3).
     oh = hydrogen - oxygen[:, None, :]
@@ -116,7 +127,8 @@ def hbond_matrix(positions: np.ndarray) -> np.ndarray:
     theta = np.degrees(np.arccos(np.clip(cosine, 0.0, 1.0)))
 
     score = np.exp(-r / DECAY_ANGSTROM) * (7.1 - 0.05 * theta + 0.00021 * theta**2)
-    bonded = (r > MIN_HBOND_ANGSTROM) & (r < MAX_HBOND_ANGSTROM) & (score >= HBOND_THRESHOLD)
+    with np.errstate(invalid="ignore"):
+        bonded = (r > MIN_HBOND_ANGSTROM) & (r < MAX_HBOND_ANGSTROM) & (score >= HBOND_THRESHOLD)
     bonded[np.arange(n_waters), :, np.arange(n_waters)] = False
     return bonded
 

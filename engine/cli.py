@@ -24,6 +24,7 @@ from engine.graphs import WaterGraph
 from engine.io import read_clusters
 from engine.logs import configure_logging
 from engine.pathways import result_to_dict, write_pathways
+from engine.presets import load_preset
 from engine.reward import DEFAULT_WEIGHTS, RewardWeights, load_weights, score
 from engine.search import Limits, RewardLookahead, Target, cyclic_pentamer, search
 from engine.summary import describe_record
@@ -51,8 +52,21 @@ def build_parser() -> argparse.ArgumentParser:
     search_cmd.add_argument("--max-results", type=int, default=10, help="stop after this many distinct pathways (default: 10)")
     search_cmd.add_argument("--max-expansions", type=int, default=2000, help="stop after this many expansions (default: 2000)")
     search_cmd.add_argument("--max-seconds", type=float, default=120.0, help="stop after this much wall time in seconds (default: 120)")
+    search_cmd.add_argument("--policy", metavar="POLICY_DIR", help="score actions with a trained policy (default: one-step reward look-ahead)")
     search_cmd.add_argument("--out", required=True, metavar="PATHWAYS.json", help="pathways file to write")
     search_cmd.set_defaults(handler=run_search)
+
+    policy_cmd = commands.add_parser("train-policy", help="train the graph policy that proposes growth steps (double DQN)")
+    policy_cmd.add_argument("--reward", default="default", metavar="PRESET", help="reward preset name or JSON file (default: default)")
+    policy_cmd.add_argument("--start", default="pentamer", help="'pentamer' or a cluster file (default: pentamer)")
+    policy_cmd.add_argument("--frame", type=int, default=0, help="frame of the start file to use (default: 0)")
+    policy_cmd.add_argument("--target-size", type=int, required=True, help="number of waters of a finished graph")
+    policy_cmd.add_argument("--out", required=True, metavar="POLICY_DIR", help="policy folder; an existing run there is resumed")
+    policy_cmd.add_argument("--config", metavar="CONFIG.yaml", help="training settings (default: configs/policy.yaml values)")
+    policy_cmd.add_argument("--episodes", type=int, help="episodes to train (overrides the configuration)")
+    policy_cmd.add_argument("--seed", type=int, help="seed (overrides the configuration)")
+    policy_cmd.add_argument("--workers", type=int, help="rollout worker processes (overrides the configuration)")
+    policy_cmd.set_defaults(handler=run_train_policy)
 
     fit_cmd = commands.add_parser("fit-reward", help="fit reward weights to the energies of a dataset and save them as a preset")
     fit_cmd.add_argument("data", metavar="DATA", help="cluster file with energies")
@@ -98,8 +112,36 @@ def load_start(start: str, frame: int = 0) -> tuple[WaterGraph, str]:
     raise InputError(f"{start}: has no frame {frame}")
 
 
+def load_reward(name_or_path: str) -> RewardWeights:
+    """Load a reward preset by name from the presets folder, or from a JSON file path."""
+    if name_or_path.endswith(".json") or "/" in name_or_path:
+        return load_weights(name_or_path)
+    return load_preset(name_or_path)
+
+
+def run_train_policy(args: argparse.Namespace) -> int:
+    from engine.rl.train import PolicyTrainer, load_policy_config
+
+    weights = load_reward(args.reward)
+    start, label = load_start(args.start, args.frame)
+    config = load_policy_config(args.config, {"episodes": args.episodes, "seed": args.seed, "workers": args.workers})
+    trainer = PolicyTrainer(args.out, start, args.target_size, weights, config, label)
+    with tqdm(total=config.episodes, initial=trainer.episode, desc="episodes", disable=None, file=sys.stderr) as bar:
+        summary = trainer.train(lambda episode, total, row: bar.update(episode - bar.n))
+    rate = summary["environment_steps"] / summary["seconds"] if summary["seconds"] > 0 else 0.0
+    logger.info("trained %d episodes; best final reward %.4f; %.0f environment steps per second",
+                summary["episodes"], summary["best_final_reward"], rate)
+    return 0
+
+
 def run_search(args: argparse.Namespace) -> int:
-    weights = _weights(args.weights)
+    if args.policy and args.weights is None:
+        from engine.rl.model import PolicyModel
+
+        # Without --weights the search uses the reward the policy was trained for.
+        weights = PolicyModel(args.policy).trained_weights
+    else:
+        weights = _weights(args.weights)
     start, label = load_start(args.start, args.frame)
     for name in ("max_results", "max_expansions"):
         if getattr(args, name) < 1:
@@ -108,7 +150,12 @@ def run_search(args: argparse.Namespace) -> int:
         raise InputError(f"--max-seconds must be positive, got {args.max_seconds}")
     target = Target(args.target_size, args.min_reward, not args.no_settle)
     limits = Limits(args.max_results, args.max_expansions, args.max_seconds)
-    model = RewardLookahead(weights)
+    if args.policy:
+        from engine.rl.model import PolicyModel
+
+        model = PolicyModel(args.policy, weights)
+    else:
+        model = RewardLookahead(weights)
     with tqdm(total=limits.max_results, desc="pathways", disable=None, file=sys.stderr) as bar:
         result = search(start, target, args.branching, model, weights, limits, lambda _, found: bar.update(found - bar.n))
     write_pathways(result_to_dict(result, label, target, args.branching, model.name, weights, limits), args.out)

@@ -15,8 +15,8 @@ Layout (``format`` is ``"water-pathways"``, ``version`` is 1)::
         {"rank": 0, "final_reward": 1.4,
          "steps": [
            {"step": 0, "action": null, "graph": {"n_waters": 5, "hbonds": [[0, 1], ...]},
-            "source": ..., "frame": ..., "energy": null, "n_waters": 5, "n_hbonds": 5,
-            ... every key of ``python -m engine describe`` ...,
+            "n_waters": 5, "n_hbonds": 5,
+            ... the keys of ``python -m engine describe`` except source, frame and energy ...,
             "alternatives": []},
            {"step": 1, "action": {"donor": 0, "acceptor": 5, "new_water": true}, ...,
             "alternatives": [{"donor": 0, "acceptor": 5, "score": 1.2, "chosen": true}, ...]}
@@ -75,7 +75,7 @@ class GraphRecord(BaseModel):
 
 
 class StepRecord(BaseModel):
-    """One step; besides these fields it carries every ``describe`` key."""
+    """One step: the keys of ``describe`` output except source, frame and energy, plus the action and graph."""
 
     model_config = ConfigDict(extra="allow")
     step: int

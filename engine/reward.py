@@ -269,6 +269,14 @@ def component_values(
     return {name: float(values[name]) for name in COMPONENTS}, absent
 
 
+_evaluations = 0
+
+
+def evaluation_count() -> int:
+    """Return how many times :func:`score` has run in this process (for benchmarks)."""
+    return _evaluations
+
+
 def score(
     graph: WaterGraph,
     weights: RewardWeights = DEFAULT_WEIGHTS,
@@ -276,6 +284,8 @@ def score(
     atomic: AtomicGraph | None = None,
 ) -> RewardBreakdown:
     """Compute the reward of a water graph and its breakdown."""
+    global _evaluations
+    _evaluations += 1
     values, absent = component_values(graph, descriptors, atomic, weights.degree_target)
     components = {name: weights.weight(name) * values[name] for name in COMPONENTS if weights.weight(name) != 0.0}
     absent = tuple(name for name in absent if weights.weight(name) != 0.0)

@@ -22,8 +22,8 @@ from typing import Callable, Protocol
 
 from engine.descriptors import Descriptors, describe
 from engine.errors import InputError
-from engine.graphs import WaterGraph, same_network
-from engine.reward import DEFAULT_WEIGHTS, RewardBreakdown, RewardWeights, score
+from engine.graphs import MAX_ACCEPTED, MAX_DONATED, WaterGraph, same_network
+from engine.reward import DEFAULT_WEIGHTS, RewardBreakdown, RewardWeights, evaluation_count, score
 
 logger = logging.getLogger(__name__)
 
@@ -54,22 +54,29 @@ def valid_actions(graph: WaterGraph, allow_new_water: bool = True) -> list[Actio
     """List every action that keeps a valid graph valid, in a fixed order.
 
     Bonds between existing waters come first, ordered by donor then
-    acceptor, then bonds to and from a new water.
+    acceptor, then bonds to and from a new water. While new waters are
+    allowed, a bond between existing waters that would use up the last
+    free donor or acceptor slot is left out: no new water could attach
+    after it, so the target size would become unreachable.
     """
     n = graph.n_waters
     out_degrees = graph.out_degrees()
     in_degrees = graph.in_degrees()
     bonded = {(min(d, a), max(d, a)) for d, a in graph.hbonds}
+    free_slots = int((MAX_DONATED - out_degrees).sum() + (MAX_ACCEPTED - in_degrees).sum())
     actions = [
         Action(d, a)
         for d in range(n)
-        if out_degrees[d] < 2
+        if out_degrees[d] < MAX_DONATED
         for a in range(n)
-        if a != d and in_degrees[a] < 2 and (min(d, a), max(d, a)) not in bonded
+        if a != d and in_degrees[a] < MAX_ACCEPTED and (min(d, a), max(d, a)) not in bonded
     ]
     if allow_new_water:
-        actions += [Action(d, n) for d in range(n) if out_degrees[d] < 2]
-        actions += [Action(n, a) for a in range(n) if in_degrees[a] < 2]
+        # Each bond between existing waters uses one donor and one acceptor slot.
+        if free_slots <= 2:
+            actions = []
+        actions += [Action(d, n) for d in range(n) if out_degrees[d] < MAX_DONATED]
+        actions += [Action(n, a) for a in range(n) if in_degrees[a] < MAX_ACCEPTED]
     return actions
 
 
@@ -89,10 +96,8 @@ class RewardLookahead:
 
     def __init__(self, weights: RewardWeights = DEFAULT_WEIGHTS):
         self.weights = weights
-        self.evaluations = 0
 
     def score_actions(self, graph: WaterGraph, actions: list[Action]) -> list[float]:
-        self.evaluations += len(actions)
         return [score(action.apply(graph), self.weights).total for action in actions]
 
 
@@ -206,7 +211,7 @@ def search(
     """
     check_search_input(start, target, branching)
     started = time.perf_counter()
-    evaluations_before = getattr(model, "evaluations", 0)
+    evaluations_before = evaluation_count()
     collection: list[list[Step]] = [[make_step(start, weights)]]
     results: list[list[Step]] = []
     seen_hashes: dict[str, list[WaterGraph]] = {}
@@ -240,8 +245,10 @@ def search(
         if progress is not None:
             progress(expansions, len(results))
 
+    if stopped_by == "exhausted" and len(results) >= limits.max_results:
+        stopped_by = "max_results"
     results.sort(key=lambda steps: steps[-1].reward.total, reverse=True)
-    evaluations = getattr(model, "evaluations", 0) - evaluations_before
+    evaluations = evaluation_count() - evaluations_before
     wall = time.perf_counter() - started
     logger.info(
         "search stopped by %s after %d expansions: %d pathways in %.2f s", stopped_by, expansions, len(results), wall

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Install the Debian packages that the browser tests need, when running as
-# root on a Debian-like system and they are missing. Elsewhere print what is
-# missing; the tests that need it then skip with the reason.
+# Install the Debian packages that the tests need (Chromium for the browser
+# tests, Slurm and munge for the test cluster, nauty for graph enumeration)
+# when running as root on a Debian-like system and they are missing.
+# Elsewhere print what is missing; the tests that need it then skip with the
+# reason.
 set -euo pipefail
 
-packages=(chromium chromium-driver)
+packages=(chromium chromium-driver slurm-wlm munge nauty)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -26,7 +26,7 @@ import numpy as np
 from engine.bonds import GroupingError, group_waters, hbonds_from_positions
 from engine.cluster import Cluster
 from engine.errors import ClusterFormatError
-from engine.graphs import COVALENT, HYDROGEN_BOND, AtomicGraph, WaterGraph, water_graph_from_atomic
+from engine.graphs import COVALENT, HYDROGEN_BOND, AtomicGraph, GraphError, WaterGraph, water_graph_from_atomic
 from engine.io import asedb, tfrecord, xyz
 
 FORMATS: dict[str, str] = {
@@ -96,7 +96,11 @@ def read_clusters(path: str | Path) -> Iterator[Cluster]:
         tfrecord.warn_bond_types_derived(source)
         for index, payload in tfrecord.iter_records(path):
             atomic, energy = tfrecord.parse_record(payload, source, index)
-            yield Cluster(source, index, energy, water_graph_from_atomic(atomic), atomic, None)
+            try:
+                water = water_graph_from_atomic(atomic)
+            except GraphError as error:
+                raise ClusterFormatError(source, str(error), index) from None
+            yield Cluster(source, index, energy, water, atomic, None)
         return
     frames: Callable[[Path], Iterator] = xyz.iter_xyz_frames if kind == "xyz" else asedb.iter_ase_db_frames
     for frame, symbols, positions, energy, line in frames(path):

@@ -35,7 +35,7 @@ def iter_ase_db_frames(path: str | Path) -> Iterator[tuple[int, list[str], np.nd
         energy = row.key_value_pairs.get("energy_kcal_mol")
         if energy is None and row.get("energy") is not None:
             energy = float(row.energy) * EV_TO_KCAL_PER_MOL
-        if energy is not None and not np.isfinite(float(energy)):
+        if energy is not None and (isinstance(energy, (str, bool)) or not np.isfinite(float(energy))):
             raise ClusterFormatError(source, f"energy {energy!r} is not a finite number", frame)
         positions = atoms.get_positions()
         if not np.all(np.isfinite(positions)):

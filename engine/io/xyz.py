@@ -9,7 +9,9 @@ energy in kcal/mol in one of two forms:
 * extended xyz: ``key=value`` pairs with an ``energy=`` key. This reader takes
   that energy as kcal/mol, unlike ASE, which takes it as eV.
 
-A comment line with neither form gives a frame without energy.
+An empty comment line, or an extended-xyz line without an ``energy=`` key,
+gives a frame without energy. A plain comment line whose first token is
+not a number is rejected as a non-numeric energy.
 """
 
 from __future__ import annotations

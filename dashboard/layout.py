@@ -1,0 +1,52 @@
+"""App shell: the navigation bar, the stores shared across pages and the URL router."""
+
+from __future__ import annotations
+
+from dash import Dash, Input, Output, dcc, html
+
+from dashboard.pages import data, pathways
+
+#: URL path, nav label and layout function of each page; the first one is the landing page.
+PAGES = (
+    ("/", "Pathways", pathways.layout),
+    ("/data", "Data", data.layout),
+)
+
+
+def nav_bar() -> html.Nav:
+    """Build the navigation bar with a link per page."""
+    links = [dcc.Link(label, href=path, className="nav-link", id=f"nav-{label.lower()}") for path, label, _ in PAGES]
+    return html.Nav(
+        [html.Span("Water cluster design", className="nav-title"), html.Div(links, className="nav-links")],
+        className="nav-bar",
+    )
+
+
+def shell() -> html.Div:
+    """Build the app layout; the router callback fills ``page-content``."""
+    return html.Div(
+        [
+            dcc.Location(id="url"),
+            nav_bar(),
+            html.Main(id="page-content", className="main"),
+        ]
+    )
+
+
+def not_found(path: str) -> html.Div:
+    """Build the page shown for an unknown URL path."""
+    return html.Div(
+        html.Div([html.H2("Page not found"), html.P(f"No page at {path}."), dcc.Link("Go to the pathways", href="/")], className="card"),
+        className="page",
+    )
+
+
+def register_router(app: Dash) -> None:
+    """Register the callback that renders the page of the current URL path."""
+
+    @app.callback(Output("page-content", "children"), Input("url", "pathname"))
+    def render_page(path: str | None):
+        for page_path, _, build in PAGES:
+            if (path or "/") == page_path:
+                return build()
+        return not_found(path or "")

@@ -1,0 +1,1 @@
+"""One module per dashboard page: its layout, pure helpers and callbacks."""

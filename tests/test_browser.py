@@ -1,0 +1,291 @@
+"""End-to-end test of the dashboard in a real Chromium, driven by Playwright.
+
+The test starts ``app.py`` as a subprocess on a free loopback port with a
+fresh cache folder, so the first start computes the default pathways (up to
+a few minutes on a slow machine). It uses the Chromium of the system
+(``/usr/bin/chromium``) and never downloads a browser.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from dashboard.formatting import format_value
+from engine.descriptors import describe
+from engine.pathways import PathwaysFile, load_pathways
+
+pytestmark = pytest.mark.browser
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
+]
+#: Seconds to wait for the first HTTP response, because the first start computes the default pathways.
+STARTUP_TIMEOUT_S = 300
+#: Milliseconds Playwright waits for an element or a text.
+UI_TIMEOUT_MS = 30_000
+#: Number of Next clicks checked on the Pathways page.
+NEXT_CLICKS = 5
+
+# A water dimer in which water 0 donates one hydrogen bond to water 1.
+DIMER_XYZ = b"""6
+-5.0
+O 0.0 0.0 0.0
+H 0.9572 0.0 0.0
+H -0.2396 0.9267 0.0
+O 2.91 0.0 0.0
+H 3.496 0.0 0.757
+H 3.496 0.0 -0.757
+"""
+# The same dimer with carbon in place of the second oxygen: "only O and H are allowed".
+BAD_XYZ = DIMER_XYZ.replace(b"O 2.91", b"C 2.91")
+GRID_ROWS = "#data-grid .ag-center-cols-container .ag-row"
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, log_path: Path) -> None:
+    """Poll ``url`` until it returns HTTP 200, failing early if the app exits."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"app.py exited with status {process.returncode}:\n{log_path.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.5)
+    pytest.fail(f"app.py did not respond at {url} within {STARTUP_TIMEOUT_S} s:\n{log_path.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """Start ``app.py`` on a free port and yield ``(url, cache_dir, process)``; stop it afterwards."""
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} not found; install it with 'apt-get install -y chromium'")
+    cache_dir = tmp_path_factory.mktemp("cache")
+    log_path = tmp_path_factory.mktemp("log") / "app.log"
+    port = free_port()
+    environ = dict(os.environ, DESIGN_CACHE_DIR=str(cache_dir))
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "app.py", "--port", str(port)],
+            cwd=PROJECT_ROOT,
+            env=environ,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_until_serving(url, process, log_path)
+        yield url, cache_dir, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def browser_page(server):
+    """Yield a Chromium page and the lists of page errors and failed responses it collects."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1200})
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+        page.on(
+            "response",
+            lambda response: errors.append(f"HTTP {response.status} for {response.url}") if response.status >= 500 else None,
+        )
+        try:
+            yield page, errors
+        finally:
+            browser.close()
+
+
+def served_pathways_path(cache_dir: Path) -> Path:
+    """Return the default pathways file the app computed into its cache folder."""
+    files = sorted(cache_dir.glob("default-pathways-*.json"))
+    assert len(files) == 1, f"expected one default pathways file in {cache_dir}, found {files}"
+    return files[0]
+
+
+def served_pathways(cache_dir: Path) -> PathwaysFile:
+    """Load the default pathways file the app computed into its cache folder."""
+    return load_pathways(served_pathways_path(cache_dir))
+
+
+def shown(page, component_id: str) -> str:
+    return page.locator(f"#{component_id}").inner_text().strip()
+
+
+def test_pathways_page_shows_file_values(server, browser_page):
+    from playwright.sync_api import expect
+
+    url, cache_dir, _ = server
+    page, errors = browser_page
+    pathways = served_pathways(cache_dir)
+    steps = pathways.pathways[0].steps
+    graphs = pathways.water_graphs(0)
+    last = len(steps) - 1
+
+    page.goto(url)
+    expect(page.locator("#pathways-step-label")).to_have_text(f"Step 0 of {last}", timeout=60_000)
+    expect(page.locator("#pathways-graph canvas").first).to_be_attached()
+
+    for step in range(min(NEXT_CLICKS, last) + 1):
+        if step:
+            page.click("#pathways-next")
+        expect(page.locator("#pathways-step-label")).to_have_text(f"Step {step} of {last}")
+        record = steps[step]
+        described = describe(graphs[step])
+        expected = {
+            "pathways-rings-3": format_value(record.rings_3),
+            "pathways-rings-4": format_value(record.rings_4),
+            "pathways-rings-5": format_value(record.rings_5),
+            "pathways-rings-6": format_value(record.rings_6),
+            "pathways-diameter": format_value(record.diameter),
+            "pathways-aspl": format_value(record.aspl),
+            "pathways-degree-mean": format_value(record.degree_mean),
+            "pathways-reward": format_value(record.reward),
+        }
+        for component_id, text in expected.items():
+            assert shown(page, component_id) == text, f"step {step}: {component_id}"
+        # The file's values must also agree with the engine on the step's graph.
+        assert expected["pathways-rings-3"] == format_value(described.rings_3)
+        assert expected["pathways-diameter"] == format_value(described.diameter)
+        assert expected["pathways-aspl"] == format_value(described.aspl)
+        assert expected["pathways-degree-mean"] == format_value(described.degree_mean)
+
+    assert errors == []
+
+
+def test_pathways_bad_upload_keeps_pathways(server, browser_page):
+    from playwright.sync_api import expect
+
+    url, cache_dir, _ = server
+    page, errors = browser_page
+    last = len(served_pathways(cache_dir).pathways[0].steps) - 1
+    page.goto(url)
+    expect(page.locator("#pathways-step-label")).to_have_text(f"Step 0 of {last}", timeout=60_000)
+
+    page.set_input_files(
+        "#pathways-upload input[type=file]",
+        files=[{"name": "broken.json", "mimeType": "application/json", "buffer": b"{not json"}],
+    )
+
+    expect(page.locator("#pathways-upload-error")).to_contain_text("broken.json: not a JSON file")
+    page.click("#pathways-next")
+    expect(page.locator("#pathways-step-label")).to_have_text(f"Step 1 of {last}")
+    assert errors == []
+
+
+def test_pathways_good_upload_replaces_pathways(server, browser_page):
+    from playwright.sync_api import expect
+
+    url, cache_dir, _ = server
+    page, errors = browser_page
+    content = served_pathways_path(cache_dir).read_bytes()
+    page.goto(url)
+    expect(page.locator("#pathways-source-label")).to_contain_text("Default pathways:", timeout=60_000)
+
+    page.set_input_files(
+        "#pathways-upload input[type=file]",
+        files=[{"name": "copy.json", "mimeType": "application/json", "buffer": content}],
+    )
+
+    expect(page.locator("#pathways-source-label")).to_contain_text("copy.json:")
+    expect(page.locator("#pathways-upload-error")).to_be_hidden()
+    expect(page.locator("#pathways-step-label")).to_contain_text("Step 0 of")
+    # The upload stays loaded across pages, because its store lives in session storage.
+    page.click("#nav-data")
+    expect(page.locator(GRID_ROWS).first).to_be_visible(timeout=60_000)
+    page.click("#nav-pathways")
+    expect(page.locator("#pathways-source-label")).to_contain_text("copy.json:")
+    assert errors == []
+
+
+def test_data_page_bad_upload_keeps_table(server, browser_page):
+    from playwright.sync_api import expect
+
+    url, _, process = server
+    page, errors = browser_page
+    page.goto(url)
+    page.click("#nav-data")
+    expect(page.locator(GRID_ROWS).first).to_be_visible(timeout=60_000)
+    label_before = shown(page, "data-source-label")
+    rows_before = page.locator(GRID_ROWS).count()
+
+    page.set_input_files(
+        "#data-upload input[type=file]",
+        files=[{"name": "carbon.xyz", "mimeType": "chemical/x-xyz", "buffer": BAD_XYZ}],
+    )
+
+    error = page.locator("#data-upload-error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("carbon.xyz, frame 0")
+    expect(error).to_contain_text("only O and H are allowed")
+    assert shown(page, "data-source-label") == label_before
+    assert page.locator(GRID_ROWS).count() == rows_before
+
+    # The page still works: choosing a row shows that cluster.
+    first_row = page.locator(GRID_ROWS).first
+    frame = first_row.locator('[col-id="frame"]').inner_text().strip()
+    first_row.click()
+    expect(page.locator("#data-details")).to_contain_text(f"Frame {frame}:")
+    expect(page.locator("#data-graph canvas").first).to_be_attached()
+    assert process.poll() is None
+    assert errors == []
+
+
+def test_data_page_good_upload_replaces_table(server, browser_page):
+    from playwright.sync_api import expect
+
+    url, _, _ = server
+    page, errors = browser_page
+    page.goto(url)
+    page.click("#nav-data")
+    expect(page.locator(GRID_ROWS).first).to_be_visible(timeout=60_000)
+    default_label = shown(page, "data-source-label")
+
+    page.set_input_files(
+        "#data-upload input[type=file]",
+        files=[{"name": "dimer.xyz", "mimeType": "chemical/x-xyz", "buffer": DIMER_XYZ}],
+    )
+
+    expect(page.locator("#data-source-label")).to_have_text("Uploaded file: dimer.xyz, 1 cluster")
+    expect(page.locator(GRID_ROWS)).to_have_count(1)
+    expect(page.locator("#data-upload-error")).to_be_hidden()
+    page.click("#data-reset")
+    expect(page.locator("#data-source-label")).to_have_text(default_label)
+    assert errors == []
