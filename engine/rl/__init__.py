@@ -1,0 +1,1 @@
+"""Graph reinforcement learning that grows water clusters: environment, policy network, training."""
