@@ -154,13 +154,18 @@ class Step:
 
 @dataclass
 class SearchResult:
-    """Result pathways, best final reward first, and why the search stopped."""
+    """Result pathways, best final reward first, and why the search stopped.
+
+    ``trace`` lists, in the order the results were found, the number of
+    reward evaluations made up to that point and the result's final reward.
+    """
 
     pathways: list[list[Step]]
     stopped_by: str
     expansions: int
     reward_evaluations: int
     wall_seconds: float
+    trace: list[tuple[int, float]] = field(default_factory=list)
 
 
 def make_step(graph: WaterGraph, weights: RewardWeights, action=None, alternatives=(), new_water=False) -> Step:
@@ -215,6 +220,7 @@ def search(
     collection: list[list[Step]] = [[make_step(start, weights)]]
     results: list[list[Step]] = []
     seen_hashes: dict[str, list[WaterGraph]] = {}
+    trace: list[tuple[int, float]] = []
     expansions = 0
     stopped_by = "exhausted"
 
@@ -239,6 +245,7 @@ def search(
             if matches_target(child, target, model, weights):
                 if _is_new_result(child.graph, seen_hashes):
                     results.append(extended)
+                    trace.append((evaluation_count() - evaluations_before, child.reward.total))
                     logger.debug("result %d: reward %.4f", len(results), child.reward.total)
             else:
                 collection.append(extended)
@@ -253,7 +260,7 @@ def search(
     logger.info(
         "search stopped by %s after %d expansions: %d pathways in %.2f s", stopped_by, expansions, len(results), wall
     )
-    return SearchResult(results[: limits.max_results], stopped_by, expansions, evaluations, wall)
+    return SearchResult(results[: limits.max_results], stopped_by, expansions, evaluations, wall, trace)
 
 
 def explore_next(step: Step, target: Target, branching: int, model: Model, weights: RewardWeights) -> list[Step]:

@@ -139,7 +139,8 @@ class PolicyNetwork(nn.Module):
         super().__init__()
         self.embed = nn.Linear(len(FEATURE_NAMES), hidden)
         self.convs = nn.ModuleList([SAGEConv(hidden, hidden, "mean") for _ in range(layers)])
-        self.pair_head = nn.Sequential(nn.Linear(3 * hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.pair_hidden = nn.Linear(3 * hidden, hidden)
+        self.pair_out = nn.Linear(hidden, 1)
         self.stop_head = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
 
     def forward(self, batch: EncodedBatch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -152,8 +153,15 @@ class PolicyNetwork(nn.Module):
             batch.graph.ndata["h"] = h
             pooled = dgl.mean_nodes(batch.graph, "h")
 
-        pairs = torch.cat([h[batch.donors], h[batch.acceptors], pooled[batch.pair_graph]], dim=1)
-        return self.pair_head(pairs).squeeze(-1), self.stop_head(pooled).squeeze(-1)
+        # The pair head's first layer acts on [h_donor, h_acceptor, g]. Applying its three
+        # weight blocks to the nodes and graphs first, then gathering, gives the same
+        # result with work per node instead of per candidate pair.
+        donor_weight, acceptor_weight, graph_weight = self.pair_hidden.weight.split(h.shape[1], dim=1)
+        per_donor = h @ donor_weight.T
+        per_acceptor = h @ acceptor_weight.T
+        per_graph = pooled @ graph_weight.T + self.pair_hidden.bias
+        hidden = torch.relu(per_donor[batch.donors] + per_acceptor[batch.acceptors] + per_graph[batch.pair_graph])
+        return self.pair_out(hidden).squeeze(-1), self.stop_head(pooled).squeeze(-1)
 
     def action_scores(self, batch: EncodedBatch) -> list[torch.Tensor]:
         """Return one score tensor per graph, in the order of its listed actions."""

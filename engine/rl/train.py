@@ -73,7 +73,7 @@ class PolicyConfig(BaseModel):
     gamma: float = Field(1.0, gt=0.0, le=1.0, description="discount factor")
     learning_rate: float = Field(1e-3, gt=0.0, description="Adam learning rate")
     batch_size: int = Field(32, ge=1, description="transitions per gradient step")
-    gradient_steps_per_episode: int = Field(8, ge=0, description="gradient steps per rolled-out episode")
+    gradient_steps_per_episode: int = Field(4, ge=0, description="gradient steps per rolled-out episode")
     replay_size: int = Field(20000, ge=1, description="replay buffer capacity, transitions")
     warmup_transitions: int = Field(200, ge=0, description="transitions collected before learning starts")
     target_update_rounds: int = Field(5, ge=1, description="rounds between target network updates")
@@ -202,6 +202,8 @@ class PolicyTrainer:
             "start": start_label,
             "start_graph": start.to_dict(),
         }
+        # Small graphs: one thread avoids thread start-up and contention costs.
+        torch.set_num_threads(1)
         torch.manual_seed(config.seed)
         self.online = PolicyNetwork(config.hidden, config.layers)
         self.target = PolicyNetwork(config.hidden, config.layers)
