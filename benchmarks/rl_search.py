@@ -33,7 +33,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from engine.enumeration import best_graphs
+from engine.enumeration import best_graphs, count_better
 from engine.graphs import WaterGraph, same_network
 from engine.io import read_clusters
 from engine.presets import load_preset
@@ -122,9 +122,14 @@ def summarise(name: str, run: dict, optimum: float, minimum: WaterGraph | None) 
 def benchmark_preset(name: str, policy_dir: str | None, args, minimum: WaterGraph | None) -> dict:
     weights = load_preset(name)
     started = time.perf_counter()
+    minimum_reward = score(minimum, weights).total if minimum is not None else None
     optimum_graphs, enumerated = best_graphs(args.target_size, weights, top=1)
     optimum = optimum_graphs[0][0]
     enumeration_seconds = time.perf_counter() - started
+    # Rank of the minimum's undirected network among all enumerated graphs (ties share a rank).
+    minimum_graph_rank = None
+    if minimum is not None:
+        minimum_graph_rank = count_better(args.target_size, weights, minimum_reward) + 1
 
     methods = [summarise("random", run_random(weights, args.target_size, args.random_budget, args.seed), optimum, minimum)]
     methods.append(summarise("greedy", run_search(RewardLookahead(weights), weights, args.target_size, 1,
@@ -140,6 +145,8 @@ def benchmark_preset(name: str, policy_dir: str | None, args, minimum: WaterGrap
         "optimum": optimum,
         "optimum_graph": optimum_graphs[0][1].to_dict(),
         "graphs_enumerated": enumerated,
+        "w10_minimum_reward": minimum_reward,
+        "w10_minimum_rank_among_enumerated": minimum_graph_rank,
         "enumeration_seconds": round(enumeration_seconds, 2),
         "random_evaluations_to_optimum": random_to_optimum,
         "methods": methods,

@@ -88,7 +88,34 @@ def orient(graph: nx.Graph) -> WaterGraph:
     return water
 
 
-def best_graphs(n_waters: int, weights: RewardWeights, top: int = 10, batch: int = 20000) -> tuple[list[tuple[float, WaterGraph]], int]:
+def _scored_chunks(n_waters: int, weights: RewardWeights, batch: int) -> Iterator[tuple[np.ndarray, list[nx.Graph]]]:
+    """Yield ``(rewards, graphs)`` for consecutive chunks of the enumerated graphs."""
+    chunk: list[nx.Graph] = []
+    for graph in undirected_graphs(n_waters):
+        chunk.append(graph)
+        if len(chunk) >= batch:
+            yield _score_chunk(chunk, n_waters, weights), chunk
+            chunk = []
+    if chunk:
+        yield _score_chunk(chunk, n_waters, weights), chunk
+
+
+def _score_chunk(chunk: list[nx.Graph], n_waters: int, weights: RewardWeights) -> np.ndarray:
+    clusters = []
+    for graph in chunk:
+        water = WaterGraph(n_waters, tuple((min(u, v), max(u, v)) for u, v in graph.edges()))
+        clusters.append(Cluster("enumeration", 0, None, water, atomic_graph_from_water(water)))
+    table = compute_table(clusters)
+    # The clusters carry an arbitrary orientation. A valid one exists (see the module
+    # docstring), and under it the atomic punishments are exactly zero.
+    for name in ATOMIC_PUNISHMENTS:
+        table.values[:, COMPONENTS.index(name)] = 0.0
+    return table.rewards(weights)
+
+
+def best_graphs(
+    n_waters: int, weights: RewardWeights, top: int = 10, batch: int = 20000
+) -> tuple[list[tuple[float, WaterGraph]], int]:
     """Score every valid water graph of ``n_waters`` waters up to isomorphism.
 
     Returns:
@@ -97,30 +124,16 @@ def best_graphs(n_waters: int, weights: RewardWeights, top: int = 10, batch: int
     """
     best: list[tuple[float, nx.Graph]] = []
     count = 0
-    chunk: list[nx.Graph] = []
-
-    def flush() -> None:
-        nonlocal best
-        if not chunk:
-            return
-        clusters = []
-        for graph in chunk:
-            water = WaterGraph(n_waters, tuple((min(u, v), max(u, v)) for u, v in graph.edges()))
-            clusters.append(Cluster("enumeration", 0, None, water, atomic_graph_from_water(water)))
-        table = compute_table(clusters)
-        # The clusters carry an arbitrary orientation. A valid one exists (see the module
-        # docstring), and under it the atomic punishments are exactly zero.
-        for name in ATOMIC_PUNISHMENTS:
-            table.values[:, COMPONENTS.index(name)] = 0.0
-        rewards = table.rewards(weights)
+    for rewards, chunk in _scored_chunks(n_waters, weights, batch):
+        count += len(chunk)
         order = np.argsort(-rewards, kind="stable")[:top]
         best = sorted(best + [(float(rewards[i]), chunk[i]) for i in order], key=lambda pair: -pair[0])[:top]
-        chunk.clear()
-
-    for graph in undirected_graphs(n_waters):
-        chunk.append(graph)
-        count += 1
-        if len(chunk) >= batch:
-            flush()
-    flush()
     return [(reward, orient(graph)) for reward, graph in best], count
+
+
+def count_better(n_waters: int, weights: RewardWeights, reward: float, batch: int = 20000) -> int:
+    """Count the valid water graphs of ``n_waters`` waters, up to isomorphism, whose reward exceeds ``reward``.
+
+    Rewards within 1e-9 of ``reward`` count as equal, to absorb round-off.
+    """
+    return sum(int((rewards > reward + 1e-9).sum()) for rewards, _ in _scored_chunks(n_waters, weights, batch))
