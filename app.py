@@ -1,12 +1,13 @@
 """Start the water-cluster design dashboard.
 
 Usage:
-    python app.py [--host HOST] [--port PORT] [--cache-dir DIR] [--dataset FILE] [--debug]
+    python app.py [--host HOST] [--port PORT] [--cache-dir DIR] [--presets-dir DIR] [--dataset FILE] [--debug]
 
 Flags take precedence over the environment variables ``DESIGN_HOST``,
-``DESIGN_PORT``, ``DESIGN_CACHE_DIR``, ``DESIGN_DATASET`` and ``DESIGN_DEBUG``,
-which take precedence over the defaults (127.0.0.1:8050, ``var/cache``, the
-embedded dataset).
+``DESIGN_PORT``, ``DESIGN_CACHE_DIR``, ``DESIGN_PRESETS_DIR``,
+``DESIGN_DATASET`` and ``DESIGN_DEBUG``, which take precedence over the
+defaults (127.0.0.1:8050, ``var/cache``, ``var/presets``, the embedded
+dataset).
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ import logging
 import sys
 from typing import Sequence
 
-from dash import Dash
+import diskcache
+from dash import Dash, DiskcacheManager
 
 from engine.errors import InputError
 from engine.logs import configure_logging
 
 from dashboard.context import DashboardContext
 from dashboard.layout import register_router, shell
-from dashboard.pages import data, pathways
+from dashboard.pages import data, pathways, reward
 from dashboard.settings import PROJECT_ROOT, Settings, load_settings, log_settings
 
 logger = logging.getLogger(__name__)
@@ -32,20 +34,26 @@ def create_app(settings: Settings) -> Dash:
     """Build the Dash app for ``settings``.
 
     Nothing is computed here: the default pathways and dataset tables are
-    computed on first use.
+    computed on first use. Only the folder of the background-job cache
+    (``<cache_dir>/background``) is created.
     """
     context = DashboardContext(settings)
+    # Background callbacks (the Reward page's component tables) run in
+    # separate processes and pass their progress and results through this cache.
+    jobs = DiskcacheManager(diskcache.Cache(str(settings.cache_dir / "background")))
     app = Dash(
         __name__,
         title="Water cluster design",
         assets_folder=str(PROJECT_ROOT / "assets"),
         # Page components exist only while their page is shown.
         suppress_callback_exceptions=True,
+        background_callback_manager=jobs,
     )
     app.layout = shell()
     register_router(app)
     pathways.register_callbacks(app, context)
     data.register_callbacks(app, context)
+    reward.register_callbacks(app, context)
     return app
 
 

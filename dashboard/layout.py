@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dash import Dash, Input, Output, dcc, html
 
-from dashboard.pages import data, pathways
+from dashboard.pages import data, pathways, reward
 
 #: URL path, nav label and layout function of each page; the first one is the landing page.
 PAGES = (
     ("/", "Pathways", pathways.layout),
     ("/data", "Data", data.layout),
+    ("/reward", "Reward", reward.layout),
 )
 
 
@@ -23,10 +24,15 @@ def nav_bar() -> html.Nav:
 
 
 def shell() -> html.Div:
-    """Build the app layout; the router callback fills ``page-content``."""
+    """Build the app layout; the router callback fills ``page-content``.
+
+    The weights store of the Reward page sits here, outside the pages, so
+    the Pathways page can read the weights set on the Reward page.
+    """
     return html.Div(
         [
             dcc.Location(id="url"),
+            reward.weights_store(),
             nav_bar(),
             html.Main(id="page-content", className="main"),
         ]

@@ -24,12 +24,14 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8050
 DEFAULT_CACHE_DIR = PROJECT_ROOT / "var" / "cache"
+DEFAULT_PRESETS_DIR = PROJECT_ROOT / "var" / "presets"
 
 #: Setting name to the environment variable that sets it.
 ENVIRONMENT_VARIABLES = {
     "host": "DESIGN_HOST",
     "port": "DESIGN_PORT",
     "cache_dir": "DESIGN_CACHE_DIR",
+    "presets_dir": "DESIGN_PRESETS_DIR",
     "dataset": "DESIGN_DATASET",
     "debug": "DESIGN_DEBUG",
 }
@@ -44,7 +46,11 @@ class Settings(BaseModel):
     port: int = Field(DEFAULT_PORT, ge=1, le=65535, description="TCP port the HTTP server listens on.")
     cache_dir: Path = Field(
         DEFAULT_CACHE_DIR,
-        description="Folder for the computed default pathways and for uploaded files.",
+        description="Folder for the computed default pathways, component tables, background jobs and uploaded files.",
+    )
+    presets_dir: Path = Field(
+        DEFAULT_PRESETS_DIR,
+        description="Folder where the Reward page saves reward presets; the shipped presets stay read-only.",
     )
     dataset: Path = Field(
         DEFAULT_DATASET,
@@ -63,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", help=f"address to bind to (env DESIGN_HOST, default {DEFAULT_HOST})")
     parser.add_argument("--port", help=f"TCP port to listen on (env DESIGN_PORT, default {DEFAULT_PORT})")
     parser.add_argument("--cache-dir", help="folder for computed pathways and uploads (env DESIGN_CACHE_DIR, default var/cache)")
+    parser.add_argument(
+        "--presets-dir", help="folder for reward presets saved from the Reward page (env DESIGN_PRESETS_DIR, default var/presets)"
+    )
     parser.add_argument("--dataset", help="cluster file for the Data page and the default pathways (env DESIGN_DATASET)")
     parser.add_argument(
         "--debug", action="store_true", default=None, help="run Dash in debug mode (env DESIGN_DEBUG=1)"

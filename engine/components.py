@@ -24,6 +24,7 @@ import numpy as np
 
 from engine import graph_kernels
 from engine.cluster import Cluster
+from engine.errors import InputError
 from engine.graphs import COVALENT, HYDROGEN_BOND, OXYGEN
 from engine.io import read_clusters
 from engine.reward import COMPONENTS, PATH_COMPONENTS, RewardWeights
@@ -222,8 +223,11 @@ def compute_table_chunked(
     """Compute the table in chunks, reporting ``progress(done, total)`` after each.
 
     Raises:
+        InputError: for an empty dataset.
         Cancelled: when ``progress`` returns False.
     """
+    if not clusters:
+        raise InputError("the dataset has no clusters")
     parts = []
     for start in range(0, len(clusters), CHUNK_SIZE):
         parts.append(compute_table(clusters[start : start + CHUNK_SIZE]))

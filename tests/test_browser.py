@@ -8,13 +8,6 @@ a few minutes on a slow machine). It uses the Chromium of the system
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -22,26 +15,10 @@ import pytest
 from dashboard.formatting import format_value
 from engine.descriptors import describe
 from engine.pathways import PathwaysFile, load_pathways
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT_MS, collect_errors, running_app, skip_without_chromium
 
 pytestmark = pytest.mark.browser
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
-]
-#: Seconds to wait for the first HTTP response, because the first start computes the default pathways.
-STARTUP_TIMEOUT_S = 300
-#: Milliseconds Playwright waits for an element or a text.
-UI_TIMEOUT_MS = 30_000
 #: Number of Next clicks checked on the Pathways page.
 NEXT_CLICKS = 5
 
@@ -60,56 +37,14 @@ BAD_XYZ = DIMER_XYZ.replace(b"O 2.91", b"C 2.91")
 GRID_ROWS = "#data-grid .ag-center-cols-container .ag-row"
 
 
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until_serving(url: str, process: subprocess.Popen, log_path: Path) -> None:
-    """Poll ``url`` until it returns HTTP 200, failing early if the app exits."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"app.py exited with status {process.returncode}:\n{log_path.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.5)
-    pytest.fail(f"app.py did not respond at {url} within {STARTUP_TIMEOUT_S} s:\n{log_path.read_text()[-4000:]}")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """Start ``app.py`` on a free port and yield ``(url, cache_dir, process)``; stop it afterwards."""
-    if not CHROMIUM.is_file():
-        pytest.skip(f"{CHROMIUM} not found; install it with 'apt-get install -y chromium'")
+    skip_without_chromium()
     cache_dir = tmp_path_factory.mktemp("cache")
     log_path = tmp_path_factory.mktemp("log") / "app.log"
-    port = free_port()
-    environ = dict(os.environ, DESIGN_CACHE_DIR=str(cache_dir))
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "app.py", "--port", str(port)],
-            cwd=PROJECT_ROOT,
-            env=environ,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_until_serving(url, process, log_path)
+    with running_app(log_path, {"DESIGN_CACHE_DIR": str(cache_dir)}) as (url, process):
         yield url, cache_dir, process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
 
 
 @pytest.fixture(scope="module")
@@ -121,12 +56,7 @@ def browser_page(server):
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1200})
         page.set_default_timeout(UI_TIMEOUT_MS)
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
-        page.on(
-            "response",
-            lambda response: errors.append(f"HTTP {response.status} for {response.url}") if response.status >= 500 else None,
-        )
+        errors = collect_errors(page)
         try:
             yield page, errors
         finally:

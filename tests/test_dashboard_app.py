@@ -16,7 +16,8 @@ def test_create_app_serves_layout(tmp_path):
     assert index.status_code == 200
     assert layout.status_code == 200
     assert b"page-content" in layout.data
-    assert not (tmp_path / "cache").exists()
+    # Only the background-job cache exists; no table or pathways were computed.
+    assert [path.name for path in (tmp_path / "cache").iterdir()] == ["background"]
 
 
 def test_create_app_registers_page_callbacks(tmp_path):
@@ -24,5 +25,6 @@ def test_create_app_registers_page_callbacks(tmp_path):
 
     outputs = " ".join(app.callback_map)
 
-    for component_id in ("page-content", "pathways-graph", "pathways-step-slider", "data-grid", "data-upload-error"):
+    for component_id in ("page-content", "pathways-graph", "pathways-step-slider", "data-grid", "data-upload-error",
+                         "reward-scatter"):
         assert component_id in outputs

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.settings import DEFAULT_CACHE_DIR, SettingsError, is_loopback, load_settings, log_settings
+from dashboard.settings import DEFAULT_CACHE_DIR, DEFAULT_PRESETS_DIR, SettingsError, is_loopback, load_settings, log_settings
 from engine.defaults import DEFAULT_DATASET
 
 
@@ -17,6 +17,7 @@ def test_defaults_without_flags_or_environment():
     assert settings.host == "127.0.0.1"
     assert settings.port == 8050
     assert settings.cache_dir == DEFAULT_CACHE_DIR
+    assert settings.presets_dir == DEFAULT_PRESETS_DIR
     assert settings.dataset == DEFAULT_DATASET
     assert settings.debug is False
 
@@ -30,6 +31,13 @@ def test_environment_overrides_defaults():
     assert settings.port == 9000
     assert settings.cache_dir == Path("/tmp/c")
     assert settings.debug is True
+
+
+def test_presets_dir_from_environment_and_flag():
+    environ = {"DESIGN_PRESETS_DIR": "/tmp/env-presets"}
+
+    assert load_settings([], environ).presets_dir == Path("/tmp/env-presets")
+    assert load_settings(["--presets-dir", "/tmp/flag-presets"], environ).presets_dir == Path("/tmp/flag-presets")
 
 
 def test_flags_override_environment():
@@ -69,5 +77,5 @@ def test_log_lists_every_setting_without_warning_on_loopback(caplog):
         log_settings(load_settings([], {}))
 
     messages = [record.getMessage() for record in caplog.records]
-    assert [m.split(" = ")[0] for m in messages] == [f"setting {n}" for n in ("host", "port", "cache_dir", "dataset", "debug")]
+    assert [m.split(" = ")[0] for m in messages] == [f"setting {n}" for n in ("host", "port", "cache_dir", "presets_dir", "dataset", "debug")]
     assert all(record.levelno == logging.INFO for record in caplog.records)

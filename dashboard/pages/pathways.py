@@ -4,6 +4,10 @@ Component ids start with ``pathways-``. The pathways shown come from the
 ``pathways-source`` store: ``None`` for the default pathways, or a stored
 upload. The store keeps its value in the browser's session storage, so an
 upload stays loaded when the user switches pages or reloads.
+
+The "Re-score" option scores every step's graph again with the weights set
+on the Reward page (the app-level ``reward-weights`` store) and draws that
+reward next to the one stored in the file.
 """
 
 from __future__ import annotations
@@ -15,12 +19,16 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from engine.errors import InputError
+from engine.graphs import WaterGraph
 from engine.pathways import PathwaysFile, StepRecord
+from engine.reward import RewardWeights, score
 
 from dashboard import graph_view
 from dashboard.components import reward_breakdown_table
 from dashboard.context import DashboardContext
 from dashboard.formatting import format_histogram, format_value
+from dashboard.reward_ids import WEIGHTS_STORE
+from dashboard.reward_logic import describe_weights, stored_weights
 from dashboard.sources import pathway_graphs, pathway_positions, pathways_file
 from dashboard.uploads import PATHWAYS_SUFFIXES, StoredUpload, parse_uploaded_pathways, store_bytes
 
@@ -44,6 +52,9 @@ ANNOTATIONS = (
 )
 #: Time between steps while playing, in milliseconds.
 PLAY_INTERVAL_MS = 1000
+#: Value of the re-score checkbox when it is ticked.
+RESCORE = "rescore"
+RESCORED_COLOUR = "#e08a00"
 
 
 # Pure helpers ---------------------------------------------------------------
@@ -128,18 +139,42 @@ def next_step(trigger: str | None, step: int, last_step: int, playing: bool) -> 
     return 0, False
 
 
-def reward_figure(pathway_steps: list[StepRecord], current: int) -> go.Figure:
-    """Build the reward-per-step line chart with the current step marked."""
+def rescore_steps(graphs: list[WaterGraph], weights: RewardWeights) -> list[float]:
+    """Return the reward of every step's water graph under ``weights``."""
+    return [score(graph, weights).total for graph in graphs]
+
+
+def reward_figure(pathway_steps: list[StepRecord], current: int, rescored: list[float] | None = None) -> go.Figure:
+    """Build the reward-per-step line chart with the current step marked.
+
+    Args:
+        pathway_steps: The steps of one pathway.
+        current: Index of the step to mark.
+        rescored: Reward of every step under other weights, drawn as a
+            second line next to the stored reward; None for none.
+    """
     steps = [record.step for record in pathway_steps]
     rewards = [record.reward for record in pathway_steps]
     figure = go.Figure()
-    figure.add_trace(go.Scatter(x=steps, y=rewards, mode="lines+markers", name="reward", line={"color": "#2a788e"}))
+    figure.add_trace(go.Scatter(x=steps, y=rewards, mode="lines+markers", name="stored reward", line={"color": "#2a788e"}))
+    if rescored is not None:
+        figure.add_trace(
+            go.Scatter(
+                x=steps,
+                y=rescored,
+                mode="lines+markers",
+                name="re-scored",
+                line={"color": RESCORED_COLOUR, "dash": "dash"},
+                marker={"symbol": "diamond"},
+            )
+        )
     figure.add_trace(
         go.Scatter(
             x=[steps[current]],
             y=[rewards[current]],
             mode="markers",
             name="current step",
+            showlegend=False,
             marker={"color": graph_view.NEW_COLOUR, "size": 14, "symbol": "circle-open", "line": {"width": 3}},
         )
     )
@@ -147,7 +182,8 @@ def reward_figure(pathway_steps: list[StepRecord], current: int) -> go.Figure:
     figure.update_layout(
         margin={"l": 50, "r": 10, "t": 10, "b": 40},
         height=260,
-        showlegend=False,
+        showlegend=rescored is not None,
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
         xaxis={"title": "step", "dtick": 1, "range": [steps[0] - 0.5, steps[-1] + 0.5]},
         yaxis={"title": "reward"},
         plot_bgcolor="#ffffff",
@@ -256,6 +292,12 @@ def layout() -> html.Div:
     chart_card = html.Div(
         [
             html.H3("Reward per step"),
+            dcc.Checklist(
+                id="pathways-rescore",
+                options=[{"label": " Re-score with the current weights of the Reward page", "value": RESCORE}],
+                value=[],
+            ),
+            html.Div(id="pathways-rescore-note", className="muted"),
             dcc.Graph(id="pathways-reward-chart", config={"displayModeBar": False}, style={"height": "260px"}),
         ],
         className="card",
@@ -358,11 +400,14 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         Output("pathways-reward-breakdown", "children"),
         Output("pathways-alternatives", "children"),
         Output("pathways-reward-chart", "figure"),
+        Output("pathways-rescore-note", "children"),
         Input("pathways-step-slider", "value"),
         Input("pathways-picker", "value"),
+        Input("pathways-rescore", "value"),
         State("pathways-source", "data"),
+        State(WEIGHTS_STORE, "data"),
     )
-    def show_step(step, pathway, source):
+    def show_step(step, pathway, rescore, source, stored_weights_data):
         if pathway is None or step is None:
             raise PreventUpdate
         path, pathways = current_file(source)
@@ -375,6 +420,15 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         elements = graph_view.graph_elements(
             graph, pathway_positions(path, pathway), step_highlight(record), placeholders=True
         )
+        rescored, note = None, ""
+        if rescore and RESCORE in rescore:
+            try:
+                weights = stored_weights(stored_weights_data)
+            except InputError as error:
+                note = f"Could not re-score: {error}"
+            else:
+                rescored = rescore_steps(pathway_graphs(path, pathway), weights)
+                note = f"Re-scored with {describe_weights(weights)}, target degree {format_value(weights.degree_target)}."
         return (
             elements,
             step_label(step, len(steps) - 1),
@@ -383,5 +437,6 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
             format_histogram(record.degree_histogram),
             reward_breakdown_table(record.reward_components, record.reward),
             alternatives_table(record),
-            reward_figure(steps, step),
+            reward_figure(steps, step, rescored),
+            note,
         )

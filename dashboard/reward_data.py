@@ -1,0 +1,259 @@
+"""Datasets of the Reward page: the user's choice resolved to a file, and its component table.
+
+The choice lives in the browser as a ``reward-source`` store value:
+
+* ``None``: the dataset of the settings (the embedded one by default);
+* ``{"kind": "upload", "digest": ..., "suffix": ..., "name": ...}``: a file
+  uploaded on the Reward page and stored in the uploads folder;
+* ``{"kind": "path", "path": ...}``: a cluster file on the server, typed by
+  the user.
+
+Component tables are computed in a background process into the on-disk
+:class:`~engine.components.ComponentCache`. The server process then reads
+them from that cache and keeps the most recent ones in memory
+(:class:`ComponentTables`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+from engine.components import ComponentCache, ComponentTable
+from engine.errors import ClusterFormatError, InputError
+from engine.graphs import WaterGraph
+from engine.io import detect_format, read_clusters
+
+from dashboard.context import DashboardContext
+from dashboard.settings import PROJECT_ROOT
+from dashboard.uploads import CLUSTER_SUFFIXES, decode_upload, rename_source, store_bytes, stored_path, upload_suffix
+
+logger = logging.getLogger(__name__)
+
+UPLOAD = "upload"
+SERVER_PATH = "path"
+#: Component tables kept in memory by one server process.
+MAX_TABLES_IN_MEMORY = 4
+#: Datasets whose water graphs are kept in memory for the cluster view.
+MAX_GRAPH_SETS = 2
+
+
+@dataclass(frozen=True)
+class DatasetFile:
+    """A dataset choice resolved to a file on the server.
+
+    Attributes:
+        source: The ``reward-source`` store value it came from.
+        path: The cluster file.
+        name: Name shown on the page.
+        origin: What kind of choice it is, in words.
+    """
+
+    source: dict | None
+    path: Path
+    name: str
+    origin: str
+
+    def version_key(self) -> str:
+        """Return a key that changes when the file is replaced or modified.
+
+        Raises:
+            ClusterFormatError: if the file no longer exists.
+        """
+        try:
+            stat = self.path.stat()
+        except OSError as error:
+            raise ClusterFormatError(self.name, f"cannot read the file ({error.strerror})") from None
+        return f"{self.path}|{stat.st_mtime_ns}|{stat.st_size}"
+
+    def to_dict(self) -> dict:
+        """Return the JSON form kept in the browser. Callbacks show its path but resolve ``source`` again."""
+        return {"source": self.source, "path": str(self.path), "name": self.name, "origin": self.origin}
+
+
+def check_cluster_file(path: Path, name: str) -> None:
+    """Check that ``path`` is a readable cluster file with at least one cluster.
+
+    Only the first cluster is read, so the check is quick even for a large
+    file. A problem in a later cluster shows up when the table is computed.
+
+    Raises:
+        ClusterFormatError: naming ``name`` and the problem: missing, a folder,
+            not readable, unknown file type, unreadable first cluster, or no
+            cluster at all.
+    """
+    if not path.exists():
+        raise ClusterFormatError(name, "file not found")
+    if not path.is_file():
+        raise ClusterFormatError(name, "not a file")
+    if not os.access(path, os.R_OK):
+        raise ClusterFormatError(name, "the server has no permission to read this file")
+    detect_format(path)
+    try:
+        first = next(read_clusters(path), None)
+    except OSError as error:
+        raise ClusterFormatError(name, f"cannot read the file ({error})") from None
+    if first is None:
+        raise ClusterFormatError(name, "the file has no clusters")
+
+
+def server_path(text: object) -> Path:
+    """Return the absolute, resolved path of a typed server path, taking relative paths from the project root.
+
+    Raises:
+        InputError: for an empty box.
+    """
+    typed = str(text or "").strip()
+    if not typed:
+        raise InputError("type the path of a cluster file on the server")
+    path = Path(typed).expanduser()
+    return (path if path.is_absolute() else PROJECT_ROOT / path).resolve()
+
+
+def server_path_source(text: object) -> dict:
+    """Validate a typed server path and return its ``reward-source`` store value.
+
+    Raises:
+        InputError: for an empty box, or a path that is not a readable cluster file.
+    """
+    path = server_path(text)
+    check_cluster_file(path, str(path))
+    return {"kind": SERVER_PATH, "path": str(path)}
+
+
+def upload_source(contents: str | None, filename: str | None, uploads_dir: Path) -> dict:
+    """Store an uploaded cluster file, check its first cluster and return its ``reward-source`` store value.
+
+    A file whose first cluster cannot be read is deleted again.
+
+    Raises:
+        InputError: for an upload that cannot be decoded, an unsupported file
+            name, or content that is not a cluster file, naming the uploaded file.
+    """
+    name = filename or "upload"
+    suffix = upload_suffix(filename, CLUSTER_SUFFIXES)
+    digest, path = store_bytes(decode_upload(contents, filename), uploads_dir, suffix)
+    try:
+        check_cluster_file(path, name)
+    except ClusterFormatError as error:
+        path.unlink(missing_ok=True)
+        raise rename_source(error, name) from None
+    logger.info("stored upload %r as %s", name, path)
+    return {"kind": UPLOAD, "digest": digest, "suffix": suffix, "name": name}
+
+
+def resolve_source(source: object, context: DashboardContext) -> DatasetFile:
+    """Resolve a ``reward-source`` store value to a dataset file.
+
+    Raises:
+        InputError: for a store value of unknown form, an invalid upload
+            reference, or an upload or server file that no longer exists.
+    """
+    if source is None:
+        dataset = context.settings.dataset
+        return DatasetFile(None, dataset, dataset.name, "Dataset")
+    if not isinstance(source, dict):
+        raise InputError(f"invalid dataset choice {source!r}")
+    kind = source.get("kind")
+    if kind == UPLOAD:
+        path = stored_path(context.uploads_dir, source.get("digest", ""), source.get("suffix", ""), CLUSTER_SUFFIXES)
+        name = str(source.get("name", path.name))
+        if not path.is_file():
+            raise InputError(f"uploaded file {name!r} is no longer on the server; upload it again")
+        return DatasetFile(source, path, name, "Uploaded file")
+    if kind == SERVER_PATH:
+        path = server_path(source.get("path"))
+        if not path.is_file():
+            raise ClusterFormatError(str(path), "file not found")
+        return DatasetFile(source, path, str(path), "File on the server")
+    raise InputError(f"invalid dataset choice {source!r}; expected an upload or a server path")
+
+
+def compute_into_cache(
+    cache_dir: Path, dataset: DatasetFile, progress: Callable[[int, int], object] | None = None
+) -> int:
+    """Compute the component table of a dataset into the on-disk cache and return its number of clusters.
+
+    Meant for a background process: it opens its own handle on the cache,
+    and an unchanged file already in the cache costs one hash of the file.
+
+    Raises:
+        InputError: if the file is not a readable cluster file or has no clusters.
+    """
+    check_cluster_file(dataset.path, dataset.name)
+    cache = ComponentCache(cache_dir)
+    try:
+        table = cache.table_for_file(dataset.path, progress)
+    finally:
+        cache.close()
+    return len(table)
+
+
+class ComponentTables:
+    """Component tables of recently used datasets, read from the on-disk cache and kept in memory.
+
+    Args:
+        cache_dir: Folder of the :class:`~engine.components.ComponentCache`.
+        max_tables: Tables kept in memory. The least recently used one is dropped first.
+    """
+
+    def __init__(self, cache_dir: Path, max_tables: int = MAX_TABLES_IN_MEMORY):
+        self.cache_dir = cache_dir
+        self.max_tables = max_tables
+        self._tables: OrderedDict[str, ComponentTable] = OrderedDict()
+        self._cache: ComponentCache | None = None
+        self._lock = threading.Lock()
+
+    def in_memory(self, dataset: DatasetFile) -> ComponentTable | None:
+        """Return the table of ``dataset`` if it is in memory, else None."""
+        key = dataset.version_key()
+        with self._lock:
+            table = self._tables.get(key)
+            if table is not None:
+                self._tables.move_to_end(key)
+            return table
+
+    def load(self, dataset: DatasetFile) -> ComponentTable:
+        """Return the table of ``dataset``: from memory, else from the on-disk cache.
+
+        A table missing from the disk cache as well (the folder was cleared)
+        is computed here, in the calling process.
+
+        Raises:
+            InputError: if the file cannot be read.
+        """
+        table = self.in_memory(dataset)
+        if table is not None:
+            return table
+        key = dataset.version_key()
+        with self._lock:
+            if self._cache is None:
+                self._cache = ComponentCache(self.cache_dir)
+            table = self._cache.table_for_file(dataset.path)
+            self._tables[key] = table
+            while len(self._tables) > self.max_tables:
+                self._tables.popitem(last=False)
+        logger.info("component table of %s loaded (%d clusters)", dataset.name, len(table))
+        return table
+
+
+def water_graphs(path: Path) -> tuple[WaterGraph, ...]:
+    """Return the water graph of every cluster of a file, in file order, cached per file version.
+
+    NOTE: the first call reads the whole file in the calling (server) process,
+    which took about 4 s for the 23,520 HydroNet records, so the first click
+    on a large dataset's chart waits that long.
+    """
+    stat = path.stat()
+    return _water_graphs(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=MAX_GRAPH_SETS)
+def _water_graphs(path: str, mtime_ns: int, size: int) -> tuple[WaterGraph, ...]:
+    return tuple(cluster.water_graph for cluster in read_clusters(path))
