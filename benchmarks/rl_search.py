@@ -178,7 +178,7 @@ def plot(results: list[dict], path: Path) -> None:
         for method in preset["methods"]:
             if method["curve"]:
                 x, y = zip(*method["curve"])
-                axis.step(x, y, where="post", label=method["method"])
+                axis.step(x, y, where="post", marker="o", markersize=3, label=method["method"])
         axis.axhline(preset["optimum"], color="black", linestyle="--", label="optimum (enumeration)")
         axis.set_xscale("log")
         axis.set_xlabel("reward evaluations")
