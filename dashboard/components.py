@@ -26,3 +26,8 @@ def value_table(rows: Iterable[tuple[str, object]]) -> html.Table:
         html.Tbody([html.Tr([html.Th(label), html.Td(format_value(value), className="number")]) for label, value in rows]),
         className="annotation-table",
     )
+
+
+def alert(component_id: str, kind: str = "error") -> html.Div:
+    """Build a hidden message box that a callback fills and shows; ``kind`` is ``error``, ``info`` or ``success``."""
+    return html.Div(id=component_id, className=f"alert alert-{kind}", role="alert", hidden=True)

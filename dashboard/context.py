@@ -8,10 +8,14 @@ from pathlib import Path
 
 from engine.defaults import default_pathways
 
+from dashboard.jobs_data import JobService
 from dashboard.settings import Settings
 from dashboard.uploads import CLUSTER_SUFFIXES, PATHWAYS_SUFFIXES, stored_path
 
 logger = logging.getLogger(__name__)
+
+#: ``kind`` of a ``pathways-source`` store value that names a search job's pathways file.
+JOB_PATHWAYS = "job"
 
 
 class DashboardContext:
@@ -23,6 +27,8 @@ class DashboardContext:
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        #: The job layer for the runs root of the settings; its folder is created on first use.
+        self.jobs = JobService(settings.runs_dir)
         self._default_pathways: Path | None = None
         self._lock = threading.Lock()
 
@@ -49,10 +55,18 @@ class DashboardContext:
 
         ``None`` stands for the default pathways, and so does an upload that
         is no longer on the server (the cache folder was cleared).
+        ``{"kind": "job", "job_id": ..., "file": ...}`` names a pathways file
+        of a search job, which must exist under the runs root.
 
         Raises:
             UploadError: if the store names an invalid upload.
+            JobArtifactError: if it names an invalid or unknown job, or a
+                pathways file that the job does not have.
         """
+        if source and source.get("kind") == JOB_PATHWAYS:
+            job_id = str(source.get("job_id", ""))
+            name = str(source.get("file", ""))
+            return self.jobs.pathways_path(job_id, name), f"Search job {job_id} ({name})"
         if source:
             path = stored_path(self.uploads_dir, source.get("digest", ""), source.get("suffix", ""), PATHWAYS_SUFFIXES)
             if path.is_file():

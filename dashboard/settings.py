@@ -25,6 +25,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8050
 DEFAULT_CACHE_DIR = PROJECT_ROOT / "var" / "cache"
 DEFAULT_PRESETS_DIR = PROJECT_ROOT / "var" / "presets"
+DEFAULT_RUNS_DIR = PROJECT_ROOT / "var" / "runs"
 
 #: Setting name to the environment variable that sets it.
 ENVIRONMENT_VARIABLES = {
@@ -33,6 +34,8 @@ ENVIRONMENT_VARIABLES = {
     "cache_dir": "DESIGN_CACHE_DIR",
     "presets_dir": "DESIGN_PRESETS_DIR",
     "dataset": "DESIGN_DATASET",
+    "runs_dir": "DESIGN_RUNS_DIR",
+    "require_password": "DESIGN_REQUIRE_PASSWORD",
     "debug": "DESIGN_DEBUG",
 }
 
@@ -56,6 +59,15 @@ class Settings(BaseModel):
         DEFAULT_DATASET,
         description="Cluster file shown on the Data page and used to compute the default pathways.",
     )
+    runs_dir: Path = Field(
+        DEFAULT_RUNS_DIR,
+        description="Runs root of the job layer: one run folder per job submitted from the Jobs, Train and Search pages.",
+    )
+    require_password: bool = Field(
+        False,
+        description="Require the HTTP basic auth password even on a loopback address; "
+        "any other address always requires it.",
+    )
     debug: bool = Field(False, description="Run Dash in debug mode (reloader and in-browser error pages).")
 
 
@@ -73,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--presets-dir", help="folder for reward presets saved from the Reward page (env DESIGN_PRESETS_DIR, default var/presets)"
     )
     parser.add_argument("--dataset", help="cluster file for the Data page and the default pathways (env DESIGN_DATASET)")
+    parser.add_argument("--runs-dir", help="runs root of the job layer (env DESIGN_RUNS_DIR, default var/runs)")
+    parser.add_argument(
+        "--require-password",
+        action="store_true",
+        default=None,
+        help="require the password of DESIGN_PASSWORD even on 127.0.0.1 (env DESIGN_REQUIRE_PASSWORD=1)",
+    )
     parser.add_argument(
         "--debug", action="store_true", default=None, help="run Dash in debug mode (env DESIGN_DEBUG=1)"
     )
@@ -125,8 +144,8 @@ def log_settings(settings: Settings) -> None:
         logger.info("setting %s = %s (%s)", name, getattr(settings, name), field.description)
     if not is_loopback(settings.host):
         logger.warning(
-            "binding to %s makes the dashboard reachable from other machines, and it has no password yet: "
-            "anyone who can reach port %d can use it and upload files",
+            "binding to %s makes the dashboard reachable from other machines on port %d; it requires the "
+            "password, which HTTP basic auth sends unencrypted unless a TLS proxy serves the dashboard",
             settings.host,
             settings.port,
         )

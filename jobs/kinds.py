@@ -138,7 +138,8 @@ class SearchParams(_Params):
     """Parameters of ``python -m engine search``.
 
     ``starts`` turns the job into an array job with one task per start
-    cluster; it replaces ``start`` and ``frame``.
+    cluster; it replaces ``start`` and ``frame``. ``policy`` names a finished
+    ``train-policy`` job whose policy scores the search's actions.
     """
 
     start: StartCluster = "pentamer"
@@ -152,6 +153,7 @@ class SearchParams(_Params):
     max_results: int = Field(10, ge=1, le=100_000)
     max_expansions: int = Field(2000, ge=1, le=100_000_000)
     max_seconds: float = Field(120.0, gt=0, le=30 * 24 * 3600)
+    policy: EarlierPolicy | None = None
 
     @model_validator(mode="after")
     def _one_start_form(self) -> "SearchParams":
@@ -160,8 +162,10 @@ class SearchParams(_Params):
         return self
 
 
-def _search_options(params: SearchParams) -> list[str]:
+def _search_options(params: SearchParams, runs_root: Path) -> list[str]:
     argv = ["--target-size", str(params.target_size), "--branching", str(params.branching)]
+    if params.policy is not None:
+        argv += ["--policy", str(runs_root / params.policy / "artifacts" / "policy")]
     if params.weights is not None:
         argv += ["--weights", params.weights]
     if params.min_reward is not None:
@@ -176,7 +180,7 @@ def _search_options(params: SearchParams) -> list[str]:
 
 def build_search_commands(params: SearchParams, context: CommandContext) -> list[list[str]]:
     """Return one ``engine search`` argv, or one per start cluster for an array job."""
-    options = _search_options(params)
+    options = _search_options(params, context.runs_root)
     if params.starts is None:
         out = context.artifacts_dir / "pathways.json"
         return [context.engine("search") + ["--start", params.start, "--frame", str(params.frame), *options,

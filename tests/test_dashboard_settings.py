@@ -69,7 +69,7 @@ def test_log_warns_for_public_host(caplog):
 
     warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
     assert len(warnings) == 1
-    assert "no password" in warnings[0].getMessage()
+    assert "requires the password" in warnings[0].getMessage()
 
 
 def test_log_lists_every_setting_without_warning_on_loopback(caplog):
@@ -77,5 +77,6 @@ def test_log_lists_every_setting_without_warning_on_loopback(caplog):
         log_settings(load_settings([], {}))
 
     messages = [record.getMessage() for record in caplog.records]
-    assert [m.split(" = ")[0] for m in messages] == [f"setting {n}" for n in ("host", "port", "cache_dir", "presets_dir", "dataset", "debug")]
+    names = ("host", "port", "cache_dir", "presets_dir", "dataset", "runs_dir", "require_password", "debug")
+    assert [m.split(" = ")[0] for m in messages] == [f"setting {n}" for n in names]
     assert all(record.levelno == logging.INFO for record in caplog.records)

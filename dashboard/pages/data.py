@@ -5,6 +5,9 @@ Component ids start with ``data-``. The dataset shown comes from the
 upload. The store keeps its value in the browser's session storage, so an
 upload stays loaded when the user switches pages or reloads. An accepted
 upload replaces the table.
+
+The selected row is copied to the app-level ``data-selected-cluster``
+store, from which the Search page can start a search.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dashboard import graph_view
 from dashboard.components import reward_breakdown_table, value_table
 from dashboard.context import DashboardContext
 from dashboard.formatting import format_histogram
+from dashboard.job_ids import DATA_SELECTED_CLUSTER
 from dashboard.sources import TABLE_COLUMNS, DatasetTable, dataset_table
 from dashboard.uploads import CLUSTER_SUFFIXES, StoredUpload, decode_upload, rename_source, store_bytes, upload_suffix
 
@@ -275,6 +279,7 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
     @app.callback(
         Output("data-graph", "elements"),
         Output("data-details", "children"),
+        Output(DATA_SELECTED_CLUSTER, "data"),
         Input("data-grid", "selectedRows"),
         State("data-source", "data"),
     )
@@ -282,7 +287,7 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         if selected is None:
             raise PreventUpdate
         if not selected:
-            return [], html.P(NO_SELECTION, className="muted")
+            return [], html.P(NO_SELECTION, className="muted"), None
         try:
             path, name = context.dataset_path(source)
             table = dataset_table(path, source_name=name)
@@ -295,4 +300,5 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         cluster = table.clusters[index]
         graph = cluster.water_graph
         elements = graph_view.graph_elements(graph, graph_view.layout_positions(graph))
-        return elements, cluster_details(cluster, table.rows[index])
+        chosen = {"source": source, "frame": cluster.frame, "n_waters": cluster.n_waters, "name": name}
+        return elements, cluster_details(cluster, table.rows[index]), chosen

@@ -5,6 +5,11 @@ Component ids start with ``pathways-``. The pathways shown come from the
 upload. The store keeps its value in the browser's session storage, so an
 upload stays loaded when the user switches pages or reloads.
 
+The URL ``/pathways?job=<id>`` (or ``/?job=<id>``) opens the pathways file of
+a search job, and ``&file=pathways-N.json`` picks one file of an array
+search. The job id and file name are validated, and the file must lie in
+the job's run folder.
+
 The "Re-score" option scores every step's graph again with the weights set
 on the Reward page (the app-level ``reward-weights`` store) and draws that
 reward next to the one stored in the file.
@@ -25,8 +30,9 @@ from engine.reward import RewardWeights, score
 
 from dashboard import graph_view
 from dashboard.components import reward_breakdown_table
-from dashboard.context import DashboardContext
+from dashboard.context import JOB_PATHWAYS, DashboardContext
 from dashboard.formatting import format_histogram, format_value
+from dashboard.job_views import DEFAULT_PATHWAYS_FILE, query_value
 from dashboard.reward_ids import WEIGHTS_STORE
 from dashboard.reward_logic import describe_weights, stored_weights
 from dashboard.sources import pathway_graphs, pathway_positions, pathways_file
@@ -79,6 +85,14 @@ def describe_source(name: str, pathways: PathwaysFile) -> str:
         f"to {parameters.get('target_size', '?')} waters (branching {parameters.get('branching', '?')}, "
         f"stopped by {pathways.stopped_by})"
     )
+
+
+def job_pathways_source(search: str | None) -> dict | None:
+    """Return the ``pathways-source`` value for a URL query ``?job=<id>[&file=<name>]``, or None without ``job``."""
+    job_id = query_value(search, "job")
+    if job_id is None:
+        return None
+    return {"kind": JOB_PATHWAYS, "job_id": job_id, "file": query_value(search, "file") or DEFAULT_PATHWAYS_FILE}
 
 
 def step_label(step: int, last_step: int) -> str:
@@ -347,6 +361,25 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         digest, path = store_bytes(data, context.uploads_dir, PATHWAYS_SUFFIXES[0])
         logger.info("loaded %d pathways from upload %r (stored as %s)", len(parsed.pathways), filename, path)
         return StoredUpload(digest, PATHWAYS_SUFFIXES[0], filename or path.name).to_dict(), "", True
+
+    @app.callback(
+        Output("pathways-source", "data", allow_duplicate=True),
+        Output("pathways-upload-error", "children", allow_duplicate=True),
+        Output("pathways-upload-error", "hidden", allow_duplicate=True),
+        Input("url", "search"),
+        prevent_initial_call="initial_duplicate",
+    )
+    def open_job_pathways(search: str | None):
+        source = job_pathways_source(search)
+        if source is None:
+            raise PreventUpdate
+        try:
+            context.pathways_path(source)
+        except InputError as error:
+            logger.warning("cannot open the pathways of %r: %s", source, error)
+            return no_update, f"Could not open the pathways of job {source['job_id']}: {error}", False
+        logger.info("opened pathways %s of job %s", source["file"], source["job_id"])
+        return source, "", True
 
     @app.callback(
         Output("pathways-picker", "options"),

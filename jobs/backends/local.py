@@ -86,7 +86,8 @@ class LocalBackend(Backend):
     def _reap_children(self) -> None:
         for job_id, child in list(self._children.items()):
             if child.poll() is not None:
-                del self._children[job_id]
+                # Another thread may have reaped the same child already.
+                self._children.pop(job_id, None)
 
     def refresh(self, folder: RunFolder) -> JobStatus:
         status = folder.read_status()
