@@ -28,6 +28,7 @@ from engine.presets import load_preset
 from engine.reward import DEFAULT_WEIGHTS, RewardWeights, load_weights, score
 from engine.search import Limits, RewardLookahead, Target, cyclic_pentamer, search
 from engine.summary import describe_record
+from engine.surrogate.cli import add_subcommands as add_surrogate_subcommands
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit_cmd.add_argument("--top-k", type=int, default=10, help="k of the top-k overlap (default: 10)")
     fit_cmd.add_argument("--cache-dir", default=None, help="component table cache folder (default: no cache)")
     fit_cmd.set_defaults(handler=run_fit_reward)
+
+    add_surrogate_subcommands(commands)
     return parser
 
 
