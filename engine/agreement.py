@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.stats import spearmanr
 
-#: Fewest clusters of one size for which a rank correlation is reported.
+#: Minimum number of clusters of one size for which a rank correlation is reported.
 MIN_CLUSTERS_FOR_CORRELATION = 3
 
 

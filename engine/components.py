@@ -40,7 +40,7 @@ CHUNK_SIZE = 2000
 
 
 class Cancelled(RuntimeError):
-    """Raised when a progress callback asks to stop a table computation."""
+    """Raised when a progress callback requests that a table computation stop."""
 
 
 @dataclass

@@ -21,7 +21,7 @@ import numpy as np
 #: Largest graph the bit-mask kernels handle (one bit per water in an int64,
 #: sign bit unused).
 MAX_KERNEL_WATERS = 62
-#: Longest ring counted, in waters.
+#: Maximum ring size counted, in waters.
 MAX_RING = 6
 
 # Columns of the kernel's integer output.

@@ -1,6 +1,6 @@
 """Reward presets: named JSON files of weights in a presets folder.
 
-A preset file holds ``{"weights": {...}, "degree_target": x}`` and optional
+A preset file contains ``{"weights": {...}, "degree_target": x}`` and optional
 metadata (a description, or how a fitted preset was made). The product ships
 ``presets/default.json``, the design method's default reward. Names are
 restricted to letters, digits, ``-`` and ``_`` so that a preset name can

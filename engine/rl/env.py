@@ -46,7 +46,7 @@ STOP = Action(-1, -1)
 
 @dataclass
 class StepResult:
-    """What one environment step returns.
+    """Outcome of one environment step.
 
     Attributes:
         graph: The graph after the step.
@@ -144,7 +144,7 @@ class GrowthEnv:
         return actions
 
     def is_valid(self, action: Action) -> bool:
-        """Whether ``action`` is valid in the current state."""
+        """Check whether ``action`` is valid in the current state."""
         if action == STOP:
             return self.graph.n_waters == self.target_size
         n = self.graph.n_waters

@@ -182,7 +182,7 @@ class PolicyTrainer:
     """Runs or resumes a policy training into a folder.
 
     Raises:
-        InputError: if the folder holds a run with another configuration,
+        InputError: if the folder contains a run with another configuration,
             reward, start graph or target size.
     """
 
@@ -233,7 +233,7 @@ class PolicyTrainer:
                 if existing != json.loads(json.dumps(content)):
                     differing = sorted(k for k in set(existing) | set(content) if existing.get(k) != content.get(k))
                     raise InputError(
-                        f"{self.out_dir} holds a policy run with a different {name[:-5]} "
+                        f"{self.out_dir} contains a policy run with a different {name[:-5]} "
                         f"(differs in: {', '.join(differing)}); use a new output folder"
                     )
             else:
