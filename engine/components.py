@@ -83,7 +83,17 @@ class ComponentTable:
         return np.array([weights.weight(name) for name in COMPONENTS])
 
     def rewards(self, weights: RewardWeights) -> np.ndarray:
-        """Return the reward of every cluster, shape ``(n_clusters,)``."""
+        """Return the reward of every cluster, shape ``(n_clusters,)``.
+
+        Raises:
+            InputError: for weights that use the surrogate, whose predictions
+                the table does not hold.
+        """
+        if weights.uses_surrogate:
+            raise InputError(
+                "the component table holds no surrogate predictions; score graphs one by one "
+                "(engine.reward.score) to use the surrogate's component"
+            )
         vector = self.weight_vector(weights)
         if any(weights.weight(name) != 0.0 for name in TARGET_DEPENDENT):
             return self.component_matrix(weights.degree_target) @ vector

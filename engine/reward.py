@@ -36,6 +36,13 @@ reward):
     ``-sum (D(v) - x)^2`` with the user-set target degree ``x``.
 ``degree_excess``
     ``-sum relu(D(v) - x)`` with the same ``x``.
+
+A trained surrogate adds one more component, ``predicted_energy_per_water``:
+the surrogate's energy prediction divided by the number of waters, in
+kcal/mol. Lower energy is better, so a useful weight is negative. It is set
+apart from the table components above (:attr:`RewardWeights.surrogate_weight`
+and :attr:`RewardWeights.surrogate_model`) because it needs a model folder
+and is computed per graph, not from the cached component table.
 """
 
 from __future__ import annotations
@@ -73,6 +80,8 @@ COMPONENT_GROUPS = {
     "paths": PATH_COMPONENTS,
     "punishments": PUNISHMENTS,
 }
+#: Name of the surrogate's component in reward breakdowns.
+SURROGATE_COMPONENT = "predicted_energy_per_water"
 #: Default target degree ``x`` of the generic degree punishments.
 DEFAULT_DEGREE_TARGET = 4.0
 
@@ -84,44 +93,71 @@ class RewardWeights:
     Attributes:
         weights: Component name to weight; missing components weigh 0.
         degree_target: The ``x`` of ``degree_square_deviation`` and ``degree_excess``.
+        surrogate_weight: Weight of ``predicted_energy_per_water``.
+        surrogate_model: Folder of the trained surrogate that predicts it;
+            required when ``surrogate_weight`` is not 0.
     """
 
     weights: dict[str, float] = field(default_factory=dict)
     degree_target: float = DEFAULT_DEGREE_TARGET
+    surrogate_weight: float = 0.0
+    surrogate_model: str | None = None
 
     def __post_init__(self) -> None:
         validate_weights(self.weights, self.degree_target)
+        if not _is_finite_number(self.surrogate_weight):
+            raise InputError(f"surrogate weight must be a finite number, got {self.surrogate_weight!r}")
+        if self.surrogate_model is not None and not isinstance(self.surrogate_model, str):
+            raise InputError(f"surrogate model must be a folder path, got {self.surrogate_model!r}")
+        if self.surrogate_weight != 0.0 and not self.surrogate_model:
+            raise InputError(
+                f"{SURROGATE_COMPONENT!r} has weight {self.surrogate_weight} but no surrogate model; "
+                "give the folder of a trained model as 'surrogate': {'model': ..., 'weight': ...}"
+            )
+
+    @property
+    def uses_surrogate(self) -> bool:
+        """Whether the reward includes the surrogate's prediction."""
+        return self.surrogate_weight != 0.0
 
     def weight(self, name: str) -> float:
         return float(self.weights.get(name, 0.0))
 
     def to_dict(self) -> dict:
-        """Return the JSON form ``{"weights": {...}, "degree_target": x}``."""
-        return {"weights": dict(self.weights), "degree_target": self.degree_target}
+        """Return the JSON form ``{"weights": {...}, "degree_target": x}``, plus ``"surrogate"`` when set."""
+        content = {"weights": dict(self.weights), "degree_target": self.degree_target}
+        if self.surrogate_model is not None or self.surrogate_weight != 0.0:
+            content["surrogate"] = {"model": self.surrogate_model, "weight": self.surrogate_weight}
+        return content
 
     @classmethod
     def from_dict(cls, data: object, where: str = "weights") -> RewardWeights:
         """Parse weights from JSON data.
 
         Accepts a plain mapping of component name to weight, or an object
-        with a ``"weights"`` mapping and an optional ``"degree_target"``
-        (other keys, such as a name or a description, are kept out).
+        with a ``"weights"`` mapping, an optional ``"degree_target"`` and an
+        optional ``"surrogate": {"model": FOLDER, "weight": W}`` (other keys,
+        such as a name or a description, are kept out).
 
         Raises:
             InputError: naming ``where`` and the field at fault.
         """
         if not isinstance(data, dict):
             raise InputError(f"{where}: expected a JSON object of component weights, got {type(data).__name__}")
+        surrogate = {}
         if "weights" in data:
             weights = data["weights"]
             target = data.get("degree_target", DEFAULT_DEGREE_TARGET)
+            surrogate = data.get("surrogate") or {}
+            if not isinstance(surrogate, dict) or set(surrogate) - {"model", "weight"}:
+                raise InputError(f"{where}: field 'surrogate' must be an object with 'model' and 'weight', got {surrogate!r}")
         else:
             weights = dict(data)
             target = weights.pop("degree_target", DEFAULT_DEGREE_TARGET)
         if not isinstance(weights, dict):
             raise InputError(f"{where}: field 'weights' must be an object of component weights, got {weights!r}")
         try:
-            return cls(dict(weights), target)
+            return cls(dict(weights), target, surrogate.get("weight", 0.0), surrogate.get("model"))
         except InputError as error:
             raise InputError(f"{where}: {error}") from None
 
@@ -289,4 +325,17 @@ def score(
     values, absent = component_values(graph, descriptors, atomic, weights.degree_target)
     components = {name: weights.weight(name) * values[name] for name in COMPONENTS if weights.weight(name) != 0.0}
     absent = tuple(name for name in absent if weights.weight(name) != 0.0)
+    if weights.uses_surrogate:
+        components[SURROGATE_COMPONENT] = weights.surrogate_weight * predicted_energy_per_water(graph, weights.surrogate_model)
     return RewardBreakdown(float(sum(components.values())), components, absent)
+
+
+def predicted_energy_per_water(graph: WaterGraph, model_dir: str) -> float:
+    """Return the surrogate's energy of ``graph`` divided by its number of waters, kcal/mol.
+
+    Raises:
+        InputError: if ``model_dir`` is not a usable model folder.
+    """
+    from engine.surrogate.predict import predict_water_graphs
+
+    return float(predict_water_graphs(model_dir, [graph])[0]) / graph.n_waters

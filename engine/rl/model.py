@@ -49,6 +49,10 @@ class PolicyModel:
             differing = [n for n in names if weights.weight(n) != self.trained_weights.weight(n)]
             if weights.degree_target != self.trained_weights.degree_target:
                 differing.append("degree_target")
+            if (weights.surrogate_weight, weights.surrogate_model) != (
+                self.trained_weights.surrogate_weight, self.trained_weights.surrogate_model
+            ):
+                differing.append("surrogate")
             raise InputError(
                 f"{self.policy_dir}: the policy was trained for another reward (weights differ in: "
                 f"{', '.join(differing)}); search with the policy's reward or train a policy for this one"
