@@ -125,21 +125,23 @@ def test_restarted_manager_reads_true_state(tmp_path):
 def test_concurrency_limit_queues_extra_jobs(tmp_path):
     manager = make_manager(tmp_path / "runs", max_running=1)
     long_job = manager.submit(search(**LONG_SEARCH))
-    wait_running(manager, long_job)
-    waiting = manager.submit(search())
-    queued_then_cancelled = manager.submit(search())
-    time.sleep(1.0)
+    try:
+        wait_running(manager, long_job)
+        waiting = manager.submit(search())
+        queued_then_cancelled = manager.submit(search())
+        time.sleep(1.0)
 
-    assert manager.status(waiting).state is JobState.QUEUED
-    queued = manager.status(queued_then_cancelled)
-    assert queued.state is JobState.QUEUED
-    assert process_alive(queued.pid, queued.pid_start_ticks)
+        assert manager.status(waiting).state is JobState.QUEUED
+        queued = manager.status(queued_then_cancelled)
+        assert queued.state is JobState.QUEUED
+        assert process_alive(queued.pid, queued.pid_start_ticks)
 
-    cancelled = manager.cancel(queued_then_cancelled)
-    assert cancelled.state is JobState.CANCELLED
-    assert not process_alive(queued.pid, queued.pid_start_ticks)
-
-    manager.cancel(long_job)
+        cancelled = manager.cancel(queued_then_cancelled)
+        assert cancelled.state is JobState.CANCELLED
+        assert not process_alive(queued.pid, queued.pid_start_ticks)
+    finally:
+        # A failed check must not leave the long search running.
+        manager.cancel(long_job)
     assert manager.wait(waiting, JOB_TIMEOUT_S).state is JobState.SUCCEEDED
     first_running = manager.store.folder(waiting).read_status().started_at
     assert first_running > manager.store.folder(long_job).read_status().finished_at

@@ -332,3 +332,13 @@ def test_missing_geng_is_clear(monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(InputError, match="apt-get install nauty"):
         find_geng()
+
+
+def test_workers_reproduce_single_process(tmp_path):
+    runs = {}
+    for workers in (1, 2):
+        config = PolicyConfig(**{**TINY, "episodes": 8, "workers": workers})
+        PolicyTrainer(tmp_path / f"w{workers}", cyclic_pentamer(), 7, DEFAULT_WEIGHTS, config).train()
+        lines = (tmp_path / f"w{workers}" / "metrics.csv").read_text().splitlines()
+        runs[workers] = [",".join(line.split(",")[:7]) for line in lines]  # drop timing columns
+    assert runs[1] == runs[2]

@@ -7,9 +7,10 @@ Double DQN picks the next action with the online network and evaluates it
 with the target network, which curbs the over-estimation of plain DQN.
 
 Training runs in rounds. Each round rolls out ``episodes_per_round``
-episodes with the current weights (in worker processes when ``workers`` >
-1, each episode seeded from the run seed and its number, so a run is
-reproducible whatever the number of workers), adds their transitions to
+episodes with the current weights (in worker processes when more than one
+core is available or ``workers`` > 1; each episode is seeded from the run
+seed and its number, so a run is reproducible whatever the number of
+workers), adds their transitions to
 the replay buffer, takes gradient steps, appends one metrics row per
 episode to ``metrics.csv`` and writes a checkpoint (to a temporary file,
 then renamed). A killed run resumes from its last checkpoint when started
@@ -69,7 +70,7 @@ class PolicyConfig(BaseModel):
 
     episodes: int = Field(300, ge=1, description="episodes to train")
     episodes_per_round: int = Field(2, ge=1, description="episodes rolled out between two checkpoints")
-    workers: int = Field(1, ge=1, description="rollout worker processes")
+    workers: int = Field(0, ge=0, description="rollout worker processes; 0 uses one per core, at most episodes_per_round")
     gamma: float = Field(1.0, gt=0.0, le=1.0, description="discount factor")
     learning_rate: float = Field(1e-3, gt=0.0, description="Adam learning rate")
     batch_size: int = Field(32, ge=1, description="transitions per gradient step")
@@ -343,9 +344,10 @@ class PolicyTrainer:
         """
         config = self.config
         pool = None
-        if config.workers > 1 and self.reward_function is None:
+        workers = config.workers or min(os.cpu_count() or 1, config.episodes_per_round)
+        if workers > 1 and self.reward_function is None:
             context = multiprocessing.get_context("fork")
-            pool = context.Pool(config.workers, _init_worker, (self.start, self.target_size, self.weights, config))
+            pool = context.Pool(workers, _init_worker, (self.start, self.target_size, self.weights, config))
         started = time.perf_counter()
         steps_run = 0
         try:
