@@ -1,4 +1,4 @@
-"""How well a reward ranks clusters the way their energies do, per cluster size.
+"""Agreement between the reward ranking and the energy ranking of clusters, per cluster size.
 
 Lower energy is better and higher reward is better, so agreement is
 measured between the reward and ``-energy``:

@@ -91,7 +91,7 @@ class ComponentTable:
         """
         if weights.uses_surrogate:
             raise InputError(
-                "the component table holds no surrogate predictions; score graphs one by one "
+                "the component table contains no surrogate predictions; score graphs one by one "
                 "(engine.reward.score) to use the surrogate's component"
             )
         vector = self.weight_vector(weights)

@@ -143,11 +143,11 @@ class WaterGraph:
         return problems
 
     def is_valid(self) -> bool:
-        """Whether the graph follows every validity rule."""
+        """Check whether the graph follows every validity rule."""
         return not self.validity_problems()
 
     def can_add(self, donor: int, acceptor: int) -> bool:
-        """Whether bond ``donor -> acceptor`` keeps a valid graph valid.
+        """Check whether bond ``donor -> acceptor`` keeps a valid graph valid.
 
         ``acceptor`` or ``donor`` equal to ``n_waters`` stands for a new water.
         """
@@ -228,7 +228,7 @@ class WaterGraph:
 
 
 def same_network(first: WaterGraph, second: WaterGraph) -> bool:
-    """Whether two water graphs are isomorphic as directed graphs."""
+    """Check whether two water graphs are isomorphic as directed graphs."""
     if first.n_waters != second.n_waters or first.n_hbonds != second.n_hbonds:
         return False
     return nx.is_isomorphic(first.to_digraph(), second.to_digraph())

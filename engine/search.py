@@ -1,7 +1,7 @@
 """SEARCH(G_init, b, M): expanding design pathways from a start graph to a target.
 
-The search keeps a collection of candidate pathways. It pops one, asks the
-model ``M`` for the ``b`` best next graphs of its last graph (EXPLORE-NEXT),
+The search keeps a collection of candidate pathways. It pops one, requests from
+the model ``M`` the ``b`` best next graphs of its last graph (EXPLORE-NEXT),
 closes each next graph that matches the target into the results and pushes
 the others back as extended pathways. The collection is a stack whose best
 child is popped first, so the search reaches a first result quickly and then
@@ -81,7 +81,7 @@ def valid_actions(graph: WaterGraph, allow_new_water: bool = True) -> list[Actio
 
 
 class Model(Protocol):
-    """What EXPLORE-NEXT needs from a model: scores for candidate actions."""
+    """Interface of the model M that EXPLORE-NEXT calls: scores for candidate actions."""
 
     name: str
 
@@ -206,7 +206,7 @@ def search(
         branching: The branching factor b, at least 1.
         model: Scores candidate actions (EXPLORE-NEXT takes the b best).
         weights: Reward weights for the steps' breakdowns and for ``target``.
-        limits: Bounds on the work; the result says which one stopped it.
+        limits: Bounds on the work. The result names the bound that stopped it.
         progress: Called as ``progress(expansions, results)`` after each expansion.
 
     Returns:
@@ -301,5 +301,5 @@ def _is_new_result(graph: WaterGraph, seen: dict[str, list[WaterGraph]]) -> bool
 
 
 def cyclic_pentamer() -> WaterGraph:
-    """The cyclic water pentamer: five waters in a ring, each donating to the next."""
+    """Build the cyclic water pentamer: five waters in a ring, each donating to the next."""
     return WaterGraph(5, tuple((i, (i + 1) % 5) for i in range(5)))

@@ -132,7 +132,7 @@ def iter_records(path: str | Path) -> Iterator[tuple[int, bytes]]:
     except (OSError, EOFError, gzip.BadGzipFile) as error:
         raise ClusterFormatError(source, f"cannot decompress the file ({error})", index) from None
     if index == 0:
-        raise ClusterFormatError(source, "the file holds no records")
+        raise ClusterFormatError(source, "the file contains no records")
 
 
 def _feature_values(features, name: str, kind: str, source: str, index: int) -> list:

@@ -1,6 +1,6 @@
 """The learned model M_RL: a DGL graph network that scores growth actions.
 
-The network sees the water graph plus one extra node, the next new water,
+The network takes the water graph plus one extra node, the next new water,
 so that bonds to a new water are scored like any other pair. Node features
 (:data:`FEATURE_NAMES`) are the in- and out-degree, the free donor and
 acceptor slots, the number of chordless rings of 3-6 waters the water
