@@ -27,7 +27,17 @@ from jobs.errors import JobSpecError
 from jobs.kinds import SearchParams
 from jobs.profiles import load_profile
 
-from dashboard.reward_logic import SAVED, SHIPPED, PresetFolders, preset_options, split_choice, stored_weights
+from dashboard.reward_logic import (
+    SAVED,
+    SHIPPED,
+    PresetFolders,
+    dashboard_weights,
+    describe_weights,
+    load_preset_choice,
+    preset_options,
+    split_choice,
+    stored_weights,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -141,21 +151,37 @@ def reward_options(folders: PresetFolders) -> list[dict]:
     return [{"label": "Current weights of the Reward page", "value": CURRENT_WEIGHTS}] + preset_options(folders)
 
 
+def reward_note(choice: object, folders: PresetFolders, current_weights: object, runs_dir: Path) -> str:
+    """Describe the weights a reward picker choice stands for, including the surrogate model when it has a weight."""
+    try:
+        if choice == CURRENT_WEIGHTS:
+            weights = dashboard_weights(current_weights, runs_dir)
+        else:
+            weights = load_preset_choice(choice, folders)
+    except InputError as error:
+        return f"This reward cannot be used: {error}."
+    text = f"Weights: {describe_weights(weights)}; target degree {weights.degree_target:g}."
+    if weights.uses_surrogate:
+        text += f" Surrogate model: {weights.surrogate_model}."
+    return text
+
+
 def weights_digest(data: dict) -> str:
     """Return a short hex digest of a weights mapping, the same for equal weights."""
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def save_current_weights(data: object, presets_dir: Path) -> Path:
+def save_current_weights(data: object, presets_dir: Path, runs_dir: Path | None = None) -> Path:
     """Save the Reward page's current weights as a preset and return its file.
 
     The preset's name is ``reward-page-`` and a digest of the weights, so
-    the same weights always reuse the same file.
+    the same weights always reuse the same file. With ``runs_dir``, a
+    surrogate model in the weights must be a model folder inside it.
 
     Raises:
-        InputError: if the stored weights are invalid.
+        InputError: if the stored weights are invalid or name a surrogate model outside ``runs_dir``.
     """
-    weights = stored_weights(data)
+    weights = stored_weights(data) if runs_dir is None else dashboard_weights(data, runs_dir)
     name = f"{CURRENT_PRESET_PREFIX}-{weights_digest(weights.to_dict())}"
     metadata = {"description": "Weights of the Reward page, saved when a job was submitted with them."}
     path = save_preset(name, weights, presets_dir, metadata, overwrite=True)
@@ -163,17 +189,22 @@ def save_current_weights(data: object, presets_dir: Path) -> Path:
     return path
 
 
-def weights_argument(choice: object, folders: PresetFolders, current_weights: object) -> str:
+def weights_argument(
+    choice: object, folders: PresetFolders, current_weights: object, runs_dir: Path | None = None
+) -> str:
     """Return the ``weights`` (search) or ``reward`` (train-policy) value of a reward picker choice.
 
     A shipped preset is passed by name. A saved preset, and the Reward page's
-    current weights once saved as a preset, are passed as a file path.
+    current weights once saved as a preset, are passed as a file path. The
+    current weights keep their surrogate section, so a search uses the
+    model chosen for the reward; ``runs_dir`` confines that model as in
+    :func:`save_current_weights`.
 
     Raises:
         InputError: for no choice, an unknown choice, a missing saved preset or invalid current weights.
     """
     if choice == CURRENT_WEIGHTS:
-        return str(save_current_weights(current_weights, folders.saved))
+        return str(save_current_weights(current_weights, folders.saved, runs_dir))
     kind, name = split_choice(choice)
     if kind == SHIPPED:
         return name

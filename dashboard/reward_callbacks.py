@@ -27,6 +27,10 @@ from dashboard.reward_data import ComponentTables, DatasetFile, resolve_source, 
 from dashboard.reward_dataset_callbacks import register_dataset_callbacks
 from dashboard.reward_logic import (
     FIELDS,
+    check_surrogate_model,
+    dashboard_weights,
+    surrogate_text,
+    with_surrogate,
     TRAIN_FRACTION,
     FormState,
     PresetFolders,
@@ -57,6 +61,10 @@ logger = logging.getLogger(__name__)
 INFO = "alert alert-info"
 ERROR = "alert alert-error"
 NO_SELECTION = "Click a point of the chart to see that cluster's hydrogen-bond graph and reward breakdown."
+PREDICTING = (
+    "The chosen surrogate is predicting this dataset's energies in the background; "
+    "the charts include its component when the predictions are ready."
+)
 NO_ENERGIES = (
     "The agreement views need cluster energies, and this dataset has none. "
     "The reward is still computed: the chart shows its histogram."
@@ -110,15 +118,42 @@ def preset_metadata(weights: RewardWeights, fit: dict | None) -> dict:
     return {"description": "Weights saved from the Reward page."}
 
 
+class PredictionsNotReady(InputError):
+    """Raised when the weights use the surrogate and its predictions for the dataset are not in memory."""
+
+
+def without_surrogate(weights: RewardWeights) -> RewardWeights:
+    """Return ``weights`` with the surrogate's weight set to 0 (the model stays recorded)."""
+    return with_surrogate(weights, weights.surrogate_model, 0.0)
+
+
 def register_callbacks(app: Dash, context: DashboardContext) -> None:
     """Register every callback of the Reward page on ``app``."""
     tables = ComponentTables(context.settings.cache_dir / "components")
     folders = PresetFolders(SHIPPED_PRESETS_DIR, context.settings.presets_dir)
     register_dataset_callbacks(app, context, tables)
 
+    runs_dir = context.settings.runs_dir
+
     def loaded_table(dataset_data: dict) -> tuple[DatasetFile, ComponentTable]:
         dataset = resolve_source(dataset_data.get("source"), context)
         return dataset, tables.load(dataset)
+
+    def predictions(dataset: DatasetFile, weights: RewardWeights):
+        """Return the surrogate's predictions that ``weights`` need for ``dataset`` (None when they need none).
+
+        Raises:
+            PredictionsNotReady: while they are computed, or with the reason they failed.
+        """
+        if not weights.uses_surrogate:
+            return None
+        predicted = tables.predictions_in_memory(dataset, weights.surrogate_model)
+        if predicted is not None:
+            return predicted
+        failure = tables.failure(dataset, weights.surrogate_model)
+        if failure is not None:
+            raise PredictionsNotReady(f"the surrogate's energies are missing: {failure}")
+        raise PredictionsNotReady(PREDICTING)
 
     @app.callback(
         Output("reward-source-label", "children"),
@@ -174,7 +209,7 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
 
         if trigger == "reward-preset-load":
             try:
-                loaded = load_preset_choice(choice, folders)
+                loaded = check_surrogate_model(load_preset_choice(choice, folders), runs_dir)
             except InputError as error:
                 logger.info("preset %r not loaded: %s", choice, error)
                 form = {key: no_update for key in ("sliders", "boxes", "box_classes", "weights", "error", "error_hidden")}
@@ -184,7 +219,8 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         if trigger == "reward-fit":
             if not fit:
                 raise PreventUpdate
-            state = form_for_weights(RewardWeights.from_dict(fit.get("weights"), "fitted weights"))
+            fitted = RewardWeights.from_dict(fit.get("weights"), "fitted weights")
+            state = form_for_weights(with_surrogate(fitted, current.surrogate_model, 0.0))
         elif trigger is None:
             # First call after the page renders: show the weights kept in the session.
             state = form_for_weights(current)
@@ -193,6 +229,16 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
             field = trigger.split("-", 2)[2]
             state = update_form((kind, field), sliders, boxes, current)
         return {**form_outputs(state), **preset_message(None, INFO)}
+
+    # The page's own store is an input too, so that the text is filled in when the page is rendered.
+    @app.callback(
+        Output("reward-surrogate-model", "children"), Input(WEIGHTS_STORE, "data"), Input("reward-preset-version", "data")
+    )
+    def show_surrogate_model(stored, _version):
+        try:
+            return surrogate_text(dashboard_weights(stored, runs_dir), runs_dir)
+        except InputError as error:
+            return f"The surrogate of these weights cannot be used: {error}."
 
     @app.callback(Output("reward-preset", "options"), Input("reward-preset-version", "data"))
     def list_presets(_version):
@@ -216,7 +262,7 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         if error_hidden is False:
             return no_update, no_update, "Fix the invalid weights before saving a preset.", False, ERROR
         try:
-            weights = stored_weights(stored)
+            weights = dashboard_weights(stored, runs_dir)
             choice = save_preset_as(name, weights, folders, preset_metadata(weights, fit))
         except InputError as error:
             logger.info("preset not saved: %s", error)
@@ -236,19 +282,23 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         Input("reward-size", "value"),
         Input("reward-top-k", "value"),
         Input("reward-selected", "data"),
+        Input("reward-predictions", "data"),
     )
-    def update_agreement(stored, dataset_data, size, top_k, selected):
+    def update_agreement(stored, dataset_data, size, top_k, selected, _predictions):
         if not dataset_data:
             raise PreventUpdate
         try:
             k = parse_top_k(top_k)
-            weights = stored_weights(stored)
-            _, table = loaded_table(dataset_data)
+            weights = dashboard_weights(stored, runs_dir)
+            dataset, table = loaded_table(dataset_data)
+            predicted = predictions(dataset, weights)
+        except PredictionsNotReady as waiting:
+            return no_update, no_update, no_update, f"{waiting}", False, INFO if str(waiting) == PREDICTING else ERROR
         except InputError as error:
             logger.info("charts of %r not updated: %s", dataset_data.get("name"), error)
             return no_update, no_update, no_update, f"The charts were not updated: {error}.", False, ERROR
         size = None if size in (None, ALL_SIZES) else int(size)
-        rewards = table.rewards(weights)
+        rewards = table.rewards(weights, predicted)
         index = selected.get("index") if selected else None
         try:
             agreement = agreement_by_size(rewards, table.energies, table.n_waters, k)
@@ -278,8 +328,12 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
             if not dataset_data:
                 return None
             try:
-                _, table = loaded_table(dataset_data)
-                best = int(np.argmax(table.rewards(stored_weights(stored))))
+                dataset, table = loaded_table(dataset_data)
+                weights = dashboard_weights(stored, runs_dir)
+                try:
+                    best = int(np.argmax(table.rewards(weights, predictions(dataset, weights))))
+                except PredictionsNotReady:
+                    best = int(np.argmax(table.rewards(without_surrogate(weights))))
             except InputError as error:
                 logger.warning("no cluster selected in %r: %s", dataset_data.get("name"), error)
                 return None
@@ -297,13 +351,14 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         Output("reward-breakdown-chart", "figure"),
         Input("reward-selected", "data"),
         Input(WEIGHTS_STORE, "data"),
+        Input("reward-predictions", "data"),
         State("reward-dataset", "data"),
     )
-    def show_cluster(selected, stored, dataset_data):
+    def show_cluster(selected, stored, _predictions, dataset_data):
         if not selected or not dataset_data:
             return [], html.P(NO_SELECTION, className="muted"), empty_figure("No cluster selected.")
         try:
-            weights = stored_weights(stored)
+            weights = dashboard_weights(stored, runs_dir)
             dataset, table = loaded_table(dataset_data)
         except InputError as error:
             logger.warning("cannot show the selected cluster: %s", error)
@@ -317,9 +372,16 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
             raise PreventUpdate
         graph = graphs[index]
         elements = graph_view.graph_elements(graph, graph_view.layout_positions(graph))
-        reward = float(table.rewards(weights)[index])
-        figure = breakdown_figure(table.breakdown(index, weights), table.absent(index))
-        return elements, cluster_summary(table, index, reward), figure
+        note = None
+        try:
+            predicted = predictions(dataset, weights)
+        except PredictionsNotReady as waiting:
+            predicted, weights = None, without_surrogate(weights)
+            note = f"The reward below leaves out the surrogate's component: {waiting}"
+        reward = float(table.rewards(weights, predicted)[index])
+        figure = breakdown_figure(table.breakdown(index, weights, predicted), table.absent(index))
+        shown_prediction = None if predicted is None else float(predicted[index])
+        return elements, cluster_summary(table, index, reward, shown_prediction, note), figure
 
     @app.callback(
         Output("reward-fit", "data"),
@@ -349,7 +411,8 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
             f"Fitted on {len(result.train_index)} clusters, {len(result.test_index)} held out (seed {seed}). "
             f"Held-out RMSE within sizes: "
             f"{'n/a (no held-out cluster)' if not np.isfinite(rmse) else f'{rmse:.3f} kcal/mol'}. "
-            "The fitted weights are now in the form.",
+            "The fitted weights are now in the form. The fit uses the graph components only, "
+            "so the surrogate's weight is set to 0.",
             id="reward-fit-summary",
         )
         children = [summary, fit_table(result.train_agreement, result.test_agreement)]

@@ -11,7 +11,9 @@ The choice lives in the browser as a ``reward-source`` store value:
 Component tables are computed in a background process into the on-disk
 :class:`~engine.components.ComponentCache`. The server process then reads
 them from that cache and keeps the most recent ones in memory
-(:class:`ComponentTables`).
+(:class:`ComponentTables`). When the weights give the surrogate's component
+a weight, the same background process also predicts every cluster's energy
+with the chosen model, and the predictions take the same path.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+
+import numpy as np
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,6 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 from engine.components import ComponentCache, ComponentTable
+from engine.surrogate.modeldir import ModelDirectory
 from engine.errors import ClusterFormatError, InputError
 from engine.graphs import WaterGraph
 from engine.io import detect_format, read_clusters
@@ -195,6 +200,34 @@ def compute_into_cache(
     return len(table)
 
 
+def predict_into_cache(
+    cache_dir: Path, dataset: DatasetFile, model: str, progress: Callable[[int, int], object] | None = None
+) -> int:
+    """Predict every cluster's energy with a surrogate into the on-disk cache and return the number of clusters.
+
+    Meant for a background process, like :func:`compute_into_cache`.
+
+    Raises:
+        InputError: if the file cannot be read or ``model`` is not a usable model folder.
+    """
+    cache = ComponentCache(cache_dir)
+    try:
+        predicted = cache.predictions_for_file(dataset.path, model, progress)
+    finally:
+        cache.close()
+    return len(predicted)
+
+
+def model_version_key(model: str) -> str:
+    """Return a key of a model folder that changes when its weights are rewritten."""
+    weights = ModelDirectory(model).weights_path
+    try:
+        modified = weights.stat().st_mtime_ns
+    except OSError:
+        modified = 0
+    return f"{Path(model).resolve()}|{modified}"
+
+
 class ComponentTables:
     """Component tables of recently used datasets, read from the on-disk cache and kept in memory.
 
@@ -207,6 +240,8 @@ class ComponentTables:
         self.cache_dir = cache_dir
         self.max_tables = max_tables
         self._tables: OrderedDict[str, ComponentTable] = OrderedDict()
+        self._predictions: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._failures: dict[tuple[str, str], tuple[str, bool]] = {}
         self._cache: ComponentCache | None = None
         self._lock = threading.Lock()
 
@@ -241,6 +276,67 @@ class ComponentTables:
                 self._tables.popitem(last=False)
         logger.info("component table of %s loaded (%d clusters)", dataset.name, len(table))
         return table
+
+    def _prediction_key(self, dataset: DatasetFile, model: str) -> tuple[str, str]:
+        return dataset.version_key(), model_version_key(model)
+
+    def predictions_in_memory(self, dataset: DatasetFile, model: str) -> np.ndarray | None:
+        """Return the energies ``model`` predicted for ``dataset`` if they are in memory, else None."""
+        key = self._prediction_key(dataset, model)
+        with self._lock:
+            predicted = self._predictions.get(key)
+            if predicted is not None:
+                self._predictions.move_to_end(key)
+            return predicted
+
+    def load_predictions(self, dataset: DatasetFile, model: str) -> np.ndarray:
+        """Return the energies ``model`` predicts for ``dataset``: from memory, else from the on-disk cache.
+
+        Predictions missing from the disk cache are computed here, in the
+        calling process.
+
+        Raises:
+            InputError: if the file cannot be read or the model cannot be used.
+        """
+        predicted = self.predictions_in_memory(dataset, model)
+        if predicted is not None:
+            return predicted
+        key = self._prediction_key(dataset, model)
+        with self._lock:
+            if self._cache is None:
+                self._cache = ComponentCache(self.cache_dir)
+            predicted = self._cache.predictions_for_file(dataset.path, model)
+            self._predictions[key] = predicted
+            self._failures.pop(key, None)
+            while len(self._predictions) > self.max_tables:
+                self._predictions.popitem(last=False)
+        logger.info("predicted energies of %s by %s loaded", dataset.name, model)
+        return predicted
+
+    def record_failure(self, dataset: DatasetFile, model: str, message: str, retry: bool = False) -> None:
+        """Remember why ``model`` could not predict ``dataset``.
+
+        A failure is not tried again until the file or the model changes,
+        except one recorded with ``retry`` (a cancelled prediction), which
+        :meth:`failure` deletes when called with ``retry``.
+        """
+        with self._lock:
+            self._failures[self._prediction_key(dataset, model)] = (message, retry)
+
+    def failure(self, dataset: DatasetFile, model: str, retry: bool = False) -> str | None:
+        """Return why ``model`` could not predict ``dataset``, or None.
+
+        With ``retry``, a failure recorded as worth retrying is forgotten and None is returned.
+        """
+        key = self._prediction_key(dataset, model)
+        with self._lock:
+            recorded = self._failures.get(key)
+            if recorded is None:
+                return None
+            if retry and recorded[1]:
+                del self._failures[key]
+                return None
+            return recorded[0]
 
 
 def water_graphs(path: Path) -> tuple[WaterGraph, ...]:

@@ -5,16 +5,21 @@ The stores involved, in the order a new dataset passes through them:
 ``reward-source`` (session)
     The user's choice, in the forms that :mod:`dashboard.reward_data` describes.
 ``reward-job-request``
-    Set when the chosen dataset's table is not in this server's memory.
-    It starts the background callback, which computes the table into the
-    on-disk cache in a separate process, with a progress bar and a cancel
-    button.
+    Set when the chosen dataset's table is not in this server's memory, or
+    when the weights give the surrogate's component a weight and the chosen
+    model's predictions for the dataset are not in memory. It starts the
+    background callback, which computes the table (and the predictions)
+    into the on-disk cache in a separate process, with a progress bar and a
+    cancel button.
 ``reward-job-result``
     The background callback's outcome: the number of clusters, or an error.
 ``reward-dataset``
     The dataset whose table the charts show. It changes only once the
     table is in memory, so a failed or cancelled computation leaves the
     charts as they were.
+``reward-predictions``
+    Changes whenever a model's predictions arrive in memory (or fail), so
+    the charts that use them are drawn again.
 """
 
 from __future__ import annotations
@@ -28,12 +33,23 @@ from dash.exceptions import PreventUpdate
 from engine.errors import InputError
 
 from dashboard.context import DashboardContext
-from dashboard.reward_data import ComponentTables, compute_into_cache, resolve_source, server_path_source, upload_source
+from dashboard.reward_data import (
+    ComponentTables,
+    compute_into_cache,
+    predict_into_cache,
+    resolve_source,
+    server_path_source,
+    upload_source,
+)
+from dashboard.reward_ids import WEIGHTS_STORE
+from dashboard.reward_logic import dashboard_weights
 
 logger = logging.getLogger(__name__)
 
 #: Milliseconds between two polls of a running background job.
 POLL_INTERVAL_MS = 400
+#: Message shown when the user cancelled a model's predictions.
+CANCELLED = "the prediction was cancelled; change a weight to start it again"
 
 
 def fallback_source(current: dict | None) -> dict | None:
@@ -41,8 +57,24 @@ def fallback_source(current: dict | None) -> dict | None:
     return current.get("source") if current else None
 
 
+def pending(request: dict | None, result: dict | None, source: object, model: str | None) -> bool:
+    """Return whether a background computation for ``source`` and ``model`` was requested and has not returned yet."""
+    if not request or request.get("source") != source or request.get("model") != model:
+        return False
+    return not result or result.get("request") != request
+
+
 def register_dataset_callbacks(app: Dash, context: DashboardContext, tables: ComponentTables) -> None:
     """Register the dataset choice and background table callbacks of the Reward page."""
+    runs_dir = context.settings.runs_dir
+
+    def needed_model(stored: object) -> str | None:
+        """Return the surrogate model whose predictions the weights need, or None."""
+        try:
+            weights = dashboard_weights(stored, runs_dir)
+        except InputError:
+            return None  # the weights form and the charts report invalid weights
+        return weights.surrogate_model if weights.uses_surrogate else None
 
     @app.callback(
         Output("reward-source", "data", allow_duplicate=True),
@@ -79,8 +111,12 @@ def register_dataset_callbacks(app: Dash, context: DashboardContext, tables: Com
         Output("reward-source-error", "children"),
         Output("reward-source-error", "hidden"),
         Input("reward-source", "data"),
+        Input(WEIGHTS_STORE, "data"),
+        State("reward-dataset", "data"),
+        State("reward-job-request", "data"),
+        State("reward-job-result", "data"),
     )
-    def request_table(source):
+    def request_table(source, stored, shown, last_request, last_result):
         message, hidden = "", True
         try:
             dataset = resolve_source(source, context)
@@ -90,15 +126,23 @@ def register_dataset_callbacks(app: Dash, context: DashboardContext, tables: Com
             dataset, source = resolve_source(None, context), None
         else:
             source = no_update
+        model = needed_model(stored)
         try:
             held = tables.in_memory(dataset)
+            ready = model is None or tables.predictions_in_memory(dataset, model) is not None
+            # A cancelled prediction starts again when the user changes the weights.
+            failed = model is not None and tables.failure(dataset, model, retry=ctx.triggered_id == WEIGHTS_STORE) is not None
         except InputError as error:
             logger.error("cannot read dataset %s: %s", dataset.path, error)
             return no_update, no_update, source, f"Could not read the dataset: {error}", False
-        if held is not None:
-            return dataset.to_dict(), no_update, source, message, hidden
-        request = {"source": dataset.source, "requested_at": time.time()}
-        return no_update, request, source, message, hidden
+        # A dataset that is already shown is not sent again: that would select its best cluster anew.
+        shown_now = no_update if shown == dataset.to_dict() else dataset.to_dict()
+        if held is not None and (ready or failed):
+            return shown_now, no_update, source, message, hidden
+        if pending(last_request, last_result, dataset.source, model):
+            return no_update, no_update, source, message, hidden
+        request = {"source": dataset.source, "model": model, "requested_at": time.time()}
+        return (shown_now if held is not None else no_update), request, source, message, hidden
 
     @app.callback(
         Output("reward-job-result", "data"),
@@ -119,8 +163,9 @@ def register_dataset_callbacks(app: Dash, context: DashboardContext, tables: Com
         prevent_initial_call=True,
     )
     def compute_table(set_progress, request):
-        # Runs in a separate process: it stores the table in the on-disk
-        # cache, and the server process reads it from there.
+        # Runs in a separate process: it stores the table, and the predictions
+        # when a model is requested, in the on-disk cache, and the server
+        # process reads them from there.
         if not request:
             raise PreventUpdate
         try:
@@ -138,7 +183,25 @@ def register_dataset_callbacks(app: Dash, context: DashboardContext, tables: Com
         except OSError as error:
             logger.error("component table of %r failed: %s", request.get("source"), error)
             return {"request": request, "error": f"cannot read or cache the dataset ({error})"}
-        return {"request": request, "n_clusters": n_clusters, "error": None}
+        outcome = {"request": request, "n_clusters": n_clusters, "error": None, "prediction_error": None}
+        model = request.get("model")
+        if model:
+            try:
+                model = dashboard_weights({"weights": {}, "surrogate": {"model": model, "weight": 0.0}}, runs_dir).surrogate_model
+
+                def report_prediction(done: int, total: int) -> bool:
+                    set_progress((str(done), str(total), f"Predicting energies with the surrogate: {done} of {total} clusters"))
+                    return True
+
+                set_progress((None, "1", f"Loading the surrogate model {model}…"))
+                predict_into_cache(tables.cache_dir, dataset, model, report_prediction)
+            except InputError as error:
+                logger.warning("energies of %r not predicted with %s: %s", request.get("source"), model, error)
+                outcome["prediction_error"] = str(error)
+            except OSError as error:
+                logger.error("energies of %r not predicted with %s: %s", request.get("source"), model, error)
+                outcome["prediction_error"] = f"cannot read the model or cache the predictions ({error})"
+        return outcome
 
     @app.callback(
         Output("reward-dataset", "data", allow_duplicate=True),
@@ -146,14 +209,16 @@ def register_dataset_callbacks(app: Dash, context: DashboardContext, tables: Com
         Output("reward-job-message", "children"),
         Output("reward-job-message", "hidden"),
         Output("reward-job-message", "className"),
+        Output("reward-predictions", "data"),
         Input("reward-job-result", "data"),
         State("reward-dataset", "data"),
         prevent_initial_call=True,
     )
     def accept_table(result, current):
-        if not result:
+        if not result or result.get("cancelled"):
             raise PreventUpdate
-        source = result.get("request", {}).get("source")
+        request = result.get("request", {})
+        source, model = request.get("source"), request.get("model")
         error = result.get("error")
         if error is None:
             try:
@@ -163,25 +228,58 @@ def register_dataset_callbacks(app: Dash, context: DashboardContext, tables: Com
                 logger.error("component table of %r computed but not loaded: %s", source, load_error)
                 error = str(load_error)
             else:
-                return dataset.to_dict(), no_update, "", True, "alert alert-info"
+                shown = no_update if current == dataset.to_dict() else dataset.to_dict()
+                if not model:
+                    return shown, no_update, "", True, "alert alert-info", no_update
+                message, hidden = "", True
+                prediction_error = result.get("prediction_error")
+                if prediction_error is None:
+                    try:
+                        tables.load_predictions(dataset, model)
+                    except InputError as load_error:
+                        prediction_error = str(load_error)
+                if prediction_error is not None:
+                    tables.record_failure(dataset, model, prediction_error)
+                    message, hidden = f"Could not predict the energies with the surrogate: {prediction_error}.", False
+                return shown, no_update, message, hidden, "alert alert-error", {"model": model, "at": time.time()}
         revert = fallback_source(current)
         shown = f"still showing {current['name']}" if current else "no dataset is loaded"
         message = f"Could not compute the reward components: {error}. The dataset choice was reset; {shown}."
-        return no_update, (revert if revert != source else no_update), message, False, "alert alert-error"
+        return no_update, (revert if revert != source else no_update), message, False, "alert alert-error", no_update
 
     @app.callback(
         Output("reward-source", "data", allow_duplicate=True),
         Output("reward-job-message", "children", allow_duplicate=True),
         Output("reward-job-message", "hidden", allow_duplicate=True),
         Output("reward-job-message", "className", allow_duplicate=True),
+        Output("reward-job-result", "data", allow_duplicate=True),
+        Output("reward-predictions", "data", allow_duplicate=True),
         Input("reward-cancel", "n_clicks"),
         State("reward-dataset", "data"),
         State("reward-source", "data"),
+        State("reward-job-request", "data"),
         prevent_initial_call=True,
     )
-    def report_cancel(_clicks, current, requested):
+    def report_cancel(_clicks, current, requested, request):
         revert = fallback_source(current)
         shown = f"Still showing {current['name']}." if current else "No dataset is loaded."
         logger.info("component table computation of %r cancelled", requested)
-        return (revert if revert != requested else no_update), f"Computation cancelled. {shown}", False, "alert alert-info"
-
+        # The cancelled computation never returns, so its result is written here: a later
+        # change of the weights may then request it again.
+        answered = {"request": request, "cancelled": True} if request else no_update
+        refreshed = no_update
+        if request and request.get("model"):
+            try:
+                dataset = resolve_source(request.get("source"), context)
+                tables.record_failure(dataset, request["model"], CANCELLED, retry=True)
+                refreshed = {"model": request["model"], "at": time.time()}
+            except InputError as error:
+                logger.warning("cancelled prediction of %r not recorded: %s", request.get("source"), error)
+        return (
+            revert if revert != requested else no_update,
+            f"Computation cancelled. {shown}",
+            False,
+            "alert alert-info",
+            answered,
+            refreshed,
+        )

@@ -14,14 +14,17 @@ from typing import Mapping, Sequence
 from engine.agreement import SizeAgreement
 from engine.errors import InputError
 from engine.presets import check_preset_name, list_presets, load_preset, save_preset
-from engine.reward import COMPONENTS, DEFAULT_DEGREE_TARGET, RewardWeights
+from engine.reward import COMPONENTS, DEFAULT_DEGREE_TARGET, DEFAULT_WEIGHTS, SURROGATE_COMPONENT, RewardWeights
+from engine.surrogate.modeldir import ModelDirectory
 
 from dashboard.formatting import MISSING, format_value
 
 #: Name of the form field that sets the target degree ``x``.
 DEGREE_TARGET = "degree_target"
-#: Every field of the weights form: one per component, then the target degree.
-FIELDS = COMPONENTS + (DEGREE_TARGET,)
+#: Name of the form field of the surrogate's weight.
+SURROGATE = SURROGATE_COMPONENT
+#: Every field of the weights form: one per component, the surrogate's weight, then the target degree.
+FIELDS = COMPONENTS + (SURROGATE, DEGREE_TARGET)
 
 #: Label shown next to each form field.
 FIELD_LABELS = {
@@ -41,6 +44,7 @@ FIELD_LABELS = {
     "hbond_count": "Hydrogen bonds above the limit",
     "degree_square_deviation": "Squared deviation from x",
     "degree_excess": "Degree above x",
+    SURROGATE: "Predicted energy per water (kcal/mol)",
     DEGREE_TARGET: "Target degree x",
 }
 #: Heading of each component group of :data:`engine.reward.COMPONENT_GROUPS`.
@@ -112,19 +116,31 @@ def parse_weight(text: object, field: str) -> float:
 def weights_values(weights: RewardWeights) -> dict[str, float]:
     """Return every form field's value under ``weights``, with 0 for components without a weight."""
     values = {name: weights.weight(name) for name in COMPONENTS}
+    values[SURROGATE] = float(weights.surrogate_weight)
     values[DEGREE_TARGET] = float(weights.degree_target)
     return values
 
 
-def weights_from_values(values: Mapping[str, float]) -> RewardWeights:
+def weights_from_values(values: Mapping[str, float], surrogate_model: str | None = None) -> RewardWeights:
     """Build weights from form field values.
+
+    Args:
+        values: Field to value.
+        surrogate_model: Folder of the model that predicts the surrogate's component.
 
     Raises:
         InputError: from :func:`engine.reward.validate_weights` for an unknown
-            name or a value that is not a finite number.
+            name or a value that is not a finite number, and for a surrogate
+            weight without a model.
     """
-    weights = {name: value for name, value in values.items() if name != DEGREE_TARGET}
-    return RewardWeights(weights, values.get(DEGREE_TARGET, DEFAULT_DEGREE_TARGET))
+    surrogate_weight = values.get(SURROGATE, 0.0)
+    if surrogate_weight != 0.0 and not surrogate_model:
+        raise InputError(
+            f"{FIELD_LABELS[SURROGATE]} ({SURROGATE}): no surrogate model is chosen; train one on the Train page "
+            "and choose it with “Use this model” before giving this component a weight"
+        )
+    weights = {name: value for name, value in values.items() if name not in (DEGREE_TARGET, SURROGATE)}
+    return RewardWeights(weights, values.get(DEGREE_TARGET, DEFAULT_DEGREE_TARGET), surrogate_weight, surrogate_model)
 
 
 @dataclass(frozen=True)
@@ -208,7 +224,7 @@ def update_form(
     if errors:
         return FormState(new_sliders, new_boxes, None, tuple(errors), frozenset(invalid))
     try:
-        weights = weights_from_values(values)
+        weights = weights_from_values(values, current.surrogate_model)
     except InputError as error:
         return FormState(new_sliders, new_boxes, None, (str(error),))
     return FormState(new_sliders, new_boxes, weights)
@@ -226,13 +242,80 @@ def stored_weights(data: object) -> RewardWeights:
 def describe_weights(weights: RewardWeights) -> str:
     """Return the non-zero weights as ``name = value`` pairs, for messages and notes."""
     pairs = [f"{name} = {format_weight(weights.weight(name))}" for name in COMPONENTS if weights.weight(name) != 0.0]
+    if weights.uses_surrogate:
+        pairs.append(f"{SURROGATE} = {format_weight(weights.surrogate_weight)}")
     return ", ".join(pairs) if pairs else "every weight 0"
 
 
 def nonzero_weights(weights: RewardWeights) -> RewardWeights:
-    """Return the same weights without the components that weigh 0."""
+    """Return the same weights without the components that weigh 0; the surrogate's model is kept."""
     kept = {name: weights.weight(name) for name in COMPONENTS if weights.weight(name) != 0.0}
-    return RewardWeights(kept, weights.degree_target)
+    return RewardWeights(kept, weights.degree_target, weights.surrogate_weight, weights.surrogate_model)
+
+
+def with_surrogate(weights: RewardWeights, model: str | None, weight: float | None = None) -> RewardWeights:
+    """Return ``weights`` with another surrogate model and, when given, another surrogate weight."""
+    return RewardWeights(
+        dict(weights.weights), weights.degree_target, weights.surrogate_weight if weight is None else weight, model
+    )
+
+
+def check_surrogate_model(weights: RewardWeights, runs_dir: Path) -> RewardWeights:
+    """Check that the surrogate model of ``weights``, if any, is a model folder inside ``runs_dir``.
+
+    The dashboard only uses models trained by its own jobs, whose folders
+    lie in the runs folder; a path from the browser or a preset that points
+    elsewhere is refused.
+
+    Raises:
+        InputError: naming the path, when it is outside ``runs_dir`` or holds no model.
+    """
+    if weights.surrogate_model is None:
+        return weights
+    path = Path(weights.surrogate_model).expanduser()
+    resolved = (path if path.is_absolute() else runs_dir / path).resolve()
+    if not resolved.is_relative_to(runs_dir.resolve()):
+        raise InputError(
+            f"surrogate model {weights.surrogate_model!r} is outside the runs folder {runs_dir}; "
+            "the dashboard uses models trained by its own jobs"
+        )
+    if not ModelDirectory(resolved).exists():
+        raise InputError(f"surrogate model {weights.surrogate_model!r} is not a trained model folder (no model.json)")
+    return weights
+
+
+def dashboard_weights(data: object, runs_dir: Path) -> RewardWeights:
+    """Parse the weights of the browser session and check their surrogate model (:func:`check_surrogate_model`).
+
+    Raises:
+        InputError: for invalid weights or a surrogate model the dashboard does not use.
+    """
+    return check_surrogate_model(stored_weights(data), runs_dir)
+
+
+def weights_with_model(data: object, model: str) -> dict:
+    """Return the session's weights, or the default ones when they are invalid, with ``model`` as the surrogate.
+
+    The surrogate's weight is kept, so a user who already weighted the
+    surrogate goes on with the newly chosen model.
+    """
+    try:
+        weights = stored_weights(data)
+    except InputError:
+        weights = DEFAULT_WEIGHTS
+    return with_surrogate(weights, model).to_dict()
+
+
+def surrogate_text(weights: RewardWeights, runs_dir: Path) -> str:
+    """Describe the surrogate model of ``weights`` for the weights form."""
+    if weights.surrogate_model is None:
+        return "No model chosen. Train a surrogate on the Train page, then choose it there with “Use this model”."
+    path = Path(weights.surrogate_model)
+    try:
+        job = path.resolve().relative_to(runs_dir.resolve()).parts[0]
+    except (ValueError, IndexError):
+        return f"Model: {path}"
+    return f"Model of job {job}: {path}"
 
 
 # Presets --------------------------------------------------------------------

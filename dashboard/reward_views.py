@@ -250,17 +250,26 @@ def fit_table(train: Sequence[SizeAgreement], test: Sequence[SizeAgreement]) -> 
     return html.Table([header, html.Tbody(body)], className="compact-table agreement-table")
 
 
-def cluster_summary(table: ComponentTable, index: int, reward: float) -> html.Div:
-    """Build the heading and value table of one cluster of the component table."""
+def cluster_summary(
+    table: ComponentTable, index: int, reward: float, predicted: float | None = None, note: str | None = None
+) -> html.Div:
+    """Build the heading and value table of one cluster of the component table.
+
+    ``predicted`` is the surrogate's energy of the cluster, shown when given;
+    ``note`` is a line shown under the table.
+    """
     energy = table.energies[index]
     values = [
         ("Frame", int(table.frames[index])),
         ("Waters", int(table.n_waters[index])),
         ("Energy (kcal/mol)", None if np.isnan(energy) else float(energy)),
-        ("Reward", float(reward)),
-        ("Connected", bool(table.connected[index])),
     ]
+    if predicted is not None:
+        values.append(("Predicted energy (kcal/mol)", float(predicted)))
+    values += [("Reward", float(reward)), ("Connected", bool(table.connected[index]))]
     children = [html.H3(f"Frame {int(table.frames[index])}: {int(table.n_waters[index])} waters"), value_table(values)]
+    if note:
+        children.append(html.P(note, className="muted"))
     if table.absent(index):
         children.append(
             html.P(

@@ -33,6 +33,7 @@ from dashboard.job_forms import (
     pentamer_start,
     policy_spec,
     resources_from_form,
+    reward_note,
     reward_options,
     search_accepts_policy,
     search_spec,
@@ -190,6 +191,12 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         values = [option["value"] for option in options]
         return options, chosen if chosen in values else DEFAULT_REWARD, policy_note()
 
+    @app.callback(Output("search-reward-note", "children"), Input("search-reward", "value"), Input(WEIGHTS_STORE, "data"))
+    def describe_reward(choice, current_weights):
+        if not choice:
+            raise PreventUpdate
+        return reward_note(choice, folders, current_weights, context.settings.runs_dir)
+
     @app.callback(
         Output("search-policy", "options"),
         Output("search-policy", "value"),
@@ -243,7 +250,7 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
             check_target_size(start, target_size)
             values = {"target_size": target_size, "branching": branching, "max_results": max_results,
                       "max_expansions": max_expansions, "max_seconds": max_seconds}
-            weights = weights_argument(reward, folders, current_weights) if reward else None
+            weights = weights_argument(reward, folders, current_weights, context.settings.runs_dir) if reward else None
             resources = resources_from_form(backend, dict(zip(RESOURCE_NAMES, resource_values)))
             return service.submit(search_spec(start, values, weights, policy or None, resources), backend)
 
@@ -279,7 +286,7 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
             start = resolve_start(start_kind, cluster, file_source, frame)
             check_target_size(start, target_size)
             values = {"target_size": target_size, "episodes": episodes, "seed": seed}
-            chosen_reward = weights_argument(reward or DEFAULT_REWARD, folders, current_weights)
+            chosen_reward = weights_argument(reward or DEFAULT_REWARD, folders, current_weights, context.settings.runs_dir)
             resources = resources_from_form(backend, dict(zip(RESOURCE_NAMES, resource_values)))
             return service.submit(policy_spec(start, values, chosen_reward, resources), backend)
 

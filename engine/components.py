@@ -8,7 +8,10 @@ histogram and evaluates them for the requested ``x`` at scoring time.
 
 Tables are computed in bulk with the compiled kernels of
 :mod:`engine.graph_kernels` and cached on disk with diskcache by
-:class:`ComponentCache`.
+:class:`ComponentCache`. The surrogate's component is not a column of the
+table: it needs a trained model, so a model's energy predictions for a
+dataset are computed and cached apart (:meth:`ComponentCache.predictions_for_file`)
+and passed to :meth:`ComponentTable.rewards` and :meth:`ComponentTable.breakdown`.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from engine.cluster import Cluster
 from engine.errors import InputError
 from engine.graphs import COVALENT, HYDROGEN_BOND, OXYGEN
 from engine.io import read_clusters
-from engine.reward import COMPONENTS, PATH_COMPONENTS, RewardWeights
+from engine.reward import COMPONENTS, PATH_COMPONENTS, SURROGATE_COMPONENT, RewardWeights
 
 logger = logging.getLogger(__name__)
 
@@ -82,27 +85,54 @@ class ComponentTable:
     def weight_vector(self, weights: RewardWeights) -> np.ndarray:
         return np.array([weights.weight(name) for name in COMPONENTS])
 
-    def rewards(self, weights: RewardWeights) -> np.ndarray:
+    def rewards(self, weights: RewardWeights, predicted: np.ndarray | None = None) -> np.ndarray:
         """Return the reward of every cluster, shape ``(n_clusters,)``.
 
+        Args:
+            weights: The weights.
+            predicted: The surrogate's energy of every cluster in kcal/mol,
+                shape ``(n_clusters,)``, from the model that ``weights``
+                name; needed only when the weights use the surrogate.
+
         Raises:
-            InputError: for weights that use the surrogate, whose predictions
-                the table does not hold.
+            InputError: for weights that use the surrogate without
+                ``predicted``, or ``predicted`` of the wrong length.
         """
-        if weights.uses_surrogate:
-            raise InputError(
-                "the component table contains no surrogate predictions; score graphs one by one "
-                "(engine.reward.score) to use the surrogate's component"
-            )
         vector = self.weight_vector(weights)
         if any(weights.weight(name) != 0.0 for name in TARGET_DEPENDENT):
-            return self.component_matrix(weights.degree_target) @ vector
-        return self.values @ vector
+            rewards = self.component_matrix(weights.degree_target) @ vector
+        else:
+            rewards = self.values @ vector
+        if weights.uses_surrogate:
+            rewards = rewards + weights.surrogate_weight * self.predicted_per_water(predicted)
+        return rewards
 
-    def breakdown(self, index: int, weights: RewardWeights) -> dict[str, float]:
-        """Return one cluster's weighted components, for those with a non-zero weight."""
+    def predicted_per_water(self, predicted: np.ndarray | None) -> np.ndarray:
+        """Return the ``predicted_energy_per_water`` column from predicted cluster energies.
+
+        Raises:
+            InputError: if ``predicted`` is None or does not have one value per cluster.
+        """
+        if predicted is None:
+            raise InputError(
+                f"{SURROGATE_COMPONENT!r} has a weight but no predictions were given; "
+                "predict the dataset's energies with the model first (ComponentCache.predictions_for_file)"
+            )
+        predicted = np.asarray(predicted, dtype=float)
+        if predicted.shape != self.n_waters.shape:
+            raise InputError(f"expected {len(self)} predicted energies, one per cluster, got shape {predicted.shape}")
+        return predicted / self.n_waters
+
+    def breakdown(self, index: int, weights: RewardWeights, predicted: np.ndarray | None = None) -> dict[str, float]:
+        """Return one cluster's weighted components, for those with a non-zero weight.
+
+        ``predicted`` is as in :meth:`rewards`.
+        """
         row = self.component_matrix(weights.degree_target)[index]
-        return {name: weights.weight(name) * row[i] for i, name in enumerate(COMPONENTS) if weights.weight(name) != 0.0}
+        parts = {name: weights.weight(name) * row[i] for i, name in enumerate(COMPONENTS) if weights.weight(name) != 0.0}
+        if weights.uses_surrogate:
+            parts[SURROGATE_COMPONENT] = weights.surrogate_weight * float(self.predicted_per_water(predicted)[index])
+        return parts
 
     def absent(self, index: int) -> tuple[str, ...]:
         """Components that are absent for one cluster (path measures when disconnected)."""
@@ -325,5 +355,58 @@ class ComponentCache:
         self.cache.set(key, table.to_arrays())
         return table
 
+    def predictions_for_file(self, path: str | Path, model_dir: str | Path, progress=None) -> np.ndarray:
+        """Return a surrogate's energy prediction for every cluster of ``path``, kcal/mol.
+
+        Predictions are cached under the hashes of the file and of the
+        model's weights, so retraining a model into the same folder, or
+        changing the file, predicts again.
+
+        Args:
+            path: The cluster file.
+            model_dir: Folder of a trained surrogate.
+            progress: Called as ``progress(done, total)`` after each chunk;
+                returning False stops the prediction.
+
+        Raises:
+            InputError: if the file cannot be read or the folder is not a usable model folder.
+            Cancelled: when ``progress`` returns False.
+        """
+        from engine.surrogate.predict import model_digest
+
+        key = ("predictions", file_digest(path), model_digest(model_dir))
+        cached = self.cache.get(key)
+        if cached is not None:
+            self.hits += 1
+            return cached
+        self.misses += 1
+        predicted = predict_clusters(list(read_clusters(path)), model_dir, progress)
+        self.cache.set(key, predicted)
+        logger.info("energies of %s predicted with %s (%d clusters) and cached", path, model_dir, len(predicted))
+        return predicted
+
     def close(self) -> None:
         self.cache.close()
+
+
+def predict_clusters(
+    clusters: Sequence[Cluster], model_dir: str | Path, progress: Callable[[int, int], bool | None] | None = None
+) -> np.ndarray:
+    """Predict the energy of every cluster from its atomic graph, in chunks with ``progress(done, total)``.
+
+    Raises:
+        InputError: for an empty list or a folder without a usable model.
+        Cancelled: when ``progress`` returns False.
+    """
+    from engine.surrogate.predict import predict_atomic_graphs, resolve_model
+
+    if not clusters:
+        raise InputError("the dataset has no clusters")
+    model = resolve_model(model_dir)
+    parts = []
+    for start in range(0, len(clusters), CHUNK_SIZE):
+        chunk = clusters[start : start + CHUNK_SIZE]
+        parts.append(predict_atomic_graphs(model, [c.atomic_graph for c in chunk], str(chunk[0].source)))
+        if progress is not None and progress(min(start + CHUNK_SIZE, len(clusters)), len(clusters)) is False:
+            raise Cancelled("energy prediction cancelled")
+    return np.concatenate(parts)

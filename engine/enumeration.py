@@ -15,6 +15,11 @@ lists up to isomorphism (``geng -D4 n``; Debian package ``nauty``).
 Measured with ``geng`` 2.8.6: 15,471 such graphs for 9 waters, 108,376 for
 10, and the count grows about 8-fold per added water, so 12 waters
 (about 7 million graphs) is the practical limit for an exact optimum here.
+
+A surrogate's prediction depends on the directions of the bonds. With a
+surrogate weight, each undirected graph is scored under the one orientation
+that :func:`orient` gives it, so the result is the best over those
+orientations, not an exact optimum over all valid water graphs.
 """
 
 from __future__ import annotations
@@ -110,7 +115,13 @@ def _score_chunk(chunk: list[nx.Graph], n_waters: int, weights: RewardWeights) -
     # docstring), and under it the atomic punishments are exactly zero.
     for name in ATOMIC_PUNISHMENTS:
         table.values[:, COMPONENTS.index(name)] = 0.0
-    return table.rewards(weights)
+    predicted = None
+    if weights.uses_surrogate:
+        from engine.surrogate.predict import predict_water_graphs
+
+        # The orientation that best_graphs returns, so a reported reward is that graph's score().
+        predicted = predict_water_graphs(weights.surrogate_model, [orient(graph) for graph in chunk])
+    return table.rewards(weights, predicted)
 
 
 def best_graphs(

@@ -12,7 +12,13 @@ import pytest
 
 from dashboard.formatting import format_value
 from dashboard.jobs_data import JobService
+from dashboard.reward_logic import DEFAULT_TOP_K
+from engine.agreement import agreement_by_size
+from engine.components import compute_table, predict_clusters
+from engine.defaults import DEFAULT_DATASET
+from engine.io import read_clusters
 from engine.pathways import load_pathways
+from engine.reward import DEFAULT_WEIGHTS, SURROGATE_COMPONENT, RewardWeights
 from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT_MS, collect_errors, running_app, skip_without_chromium
 from tests.jobs_helpers import engine_command_available
 
@@ -164,7 +170,40 @@ def test_training_job_draws_loss_chart(server, page):
 
     browser_page.click("#train-use-model")
     expect(browser_page.locator("#train-selected-model")).to_contain_text(job_id)
+
+    # The chosen model is the Reward page's surrogate: a weight on it changes the agreement table.
+    model_dir = str(service.model_dir(job_id))
+    browser_page.click("#nav-reward")
+    expect(browser_page.locator("#reward-surrogate-model")).to_contain_text(job_id)
+    clusters = list(read_clusters(DEFAULT_DATASET))
+    table = compute_table(clusters)
+    predicted = predict_clusters(clusters, model_dir)
+    weighted = RewardWeights(dict(DEFAULT_WEIGHTS.weights), surrogate_weight=-1.0, surrogate_model=model_dir)
+    before = spearman_texts(table.rewards(DEFAULT_WEIGHTS), table)
+    after = spearman_texts(table.rewards(weighted, predicted), table)
+    size = next(size for size in before if before[size] != after[size])
+    expect(browser_page.locator(f"#reward-spearman-{size}")).to_have_text(before[size], timeout=JOB_TIMEOUT_MS)
+
+    browser_page.fill(f"#reward-input-{SURROGATE_COMPONENT}", "-1")
+    browser_page.press(f"#reward-input-{SURROGATE_COMPONENT}", "Enter")
+    for other, text in after.items():
+        expect(browser_page.locator(f"#reward-spearman-{other}")).to_have_text(text, timeout=JOB_TIMEOUT_MS)
+    expect(browser_page.locator("#reward-breakdown-chart")).to_contain_text(SURROGATE_COMPONENT)
+    expect(browser_page.locator("#reward-cluster-details")).to_contain_text("Predicted energy (kcal/mol)")
+
+    # The Search page describes its "current weights" choice with the chosen model.
+    browser_page.click("#nav-search")
+    browser_page.click("#search-reward")
+    browser_page.get_by_role("option", name="Current weights of the Reward page").click()
+    expect(browser_page.locator("#search-reward-note")).to_contain_text(f"{SURROGATE_COMPONENT} = -1")
+    expect(browser_page.locator("#search-reward-note")).to_contain_text(f"Surrogate model: {model_dir}")
     assert errors == []
+
+
+def spearman_texts(rewards, table) -> dict[int, str]:
+    """Return the shown text of every size's Spearman rho for ``rewards``, computed by the engine."""
+    agreement = agreement_by_size(rewards, table.energies, table.n_waters, DEFAULT_TOP_K)
+    return {entry.n_waters: format_value(entry.spearman) for entry in agreement}
 
 
 def test_long_search_cancelled_from_jobs_page(server, page):

@@ -11,14 +11,18 @@ import pytest
 from dashboard.reward_logic import (
     DEGREE_TARGET,
     FIELDS,
+    SURROGATE,
     PresetFolders,
     agreement_rows,
+    check_surrogate_model,
+    dashboard_weights,
     dataset_label,
     describe_weights,
     fit_rows,
     form_for_weights,
     format_weight,
     load_preset_choice,
+    nonzero_weights,
     parse_seed,
     parse_top_k,
     parse_weight,
@@ -26,7 +30,10 @@ from dashboard.reward_logic import (
     save_preset_as,
     split_choice,
     stored_weights,
+    surrogate_text,
     update_form,
+    weights_with_model,
+    with_surrogate,
 )
 from engine.agreement import SizeAgreement, agreement_by_size
 from engine.errors import InputError
@@ -365,3 +372,76 @@ def test_weights_round_trip_through_boxes_is_close():
 
     for name in COMPONENTS:
         assert math.isclose(parse_weight(form.boxes[name], name), fitted.weight(name), rel_tol=1e-5)
+
+
+# Surrogate ------------------------------------------------------------------
+
+
+def fake_model_folder(path):
+    """Make a folder that :func:`check_surrogate_model` accepts: one with a ``model.json``."""
+    path.mkdir(parents=True)
+    (path / "model.json").write_text("{}")
+    return str(path)
+
+
+def test_surrogate_box_without_model_is_an_error():
+    sliders = {field: 0.0 for field in FIELDS}
+    boxes = {field: "0" for field in FIELDS}
+    boxes[SURROGATE] = "-1"
+    state = update_form(("box", SURROGATE), sliders, boxes, DEFAULT_WEIGHTS)
+    assert state.weights is None
+    assert state.invalid == frozenset()
+    assert "no surrogate model is chosen" in state.errors[0]
+
+
+def test_surrogate_box_with_model_sets_weight(tmp_path):
+    model = fake_model_folder(tmp_path / "runs" / "job" / "model")
+    current = with_surrogate(DEFAULT_WEIGHTS, model)
+    form = form_for_weights(current)
+    boxes = dict(form.boxes, **{SURROGATE: "-2.5"})
+    state = update_form(("box", SURROGATE), form.sliders, boxes, current)
+    assert nonzero_weights(state.weights) == RewardWeights(dict(DEFAULT_WEIGHTS.weights), DEFAULT_WEIGHTS.degree_target, -2.5, model)
+    assert state.sliders[SURROGATE] == -2.5
+    assert describe_weights(state.weights).endswith(f"{SURROGATE} = -2.5")
+
+
+def test_weights_with_model_keeps_weight_and_replaces_model(tmp_path):
+    old = with_surrogate(DEFAULT_WEIGHTS, "old-model", -1.0)
+    data = weights_with_model(old.to_dict(), "new-model")
+    assert data["surrogate"] == {"model": "new-model", "weight": -1.0}
+    assert data["weights"] == DEFAULT_WEIGHTS.weights
+    # Invalid session weights fall back to the defaults, so choosing a model never fails.
+    assert weights_with_model({"weights": {"nonsense": 1}}, "m")["weights"] == DEFAULT_WEIGHTS.weights
+
+
+def test_check_surrogate_model_confines_to_runs_folder(tmp_path):
+    runs = tmp_path / "runs"
+    inside = fake_model_folder(runs / "20261204-0001" / "artifacts" / "model")
+    outside = fake_model_folder(tmp_path / "elsewhere" / "model")
+    weights = with_surrogate(DEFAULT_WEIGHTS, inside, -1.0)
+    assert check_surrogate_model(weights, runs) is weights
+    with pytest.raises(InputError, match="outside the runs folder"):
+        check_surrogate_model(with_surrogate(DEFAULT_WEIGHTS, outside, -1.0), runs)
+    with pytest.raises(InputError, match="outside the runs folder"):
+        check_surrogate_model(with_surrogate(DEFAULT_WEIGHTS, str(runs / ".." / "elsewhere" / "model")), runs)
+    (runs / "empty").mkdir()
+    with pytest.raises(InputError, match="not a trained model folder"):
+        check_surrogate_model(with_surrogate(DEFAULT_WEIGHTS, str(runs / "empty")), runs)
+    with pytest.raises(InputError, match="outside the runs folder"):
+        dashboard_weights(with_surrogate(DEFAULT_WEIGHTS, outside).to_dict(), runs)
+    assert dashboard_weights(DEFAULT_WEIGHTS.to_dict(), runs) == DEFAULT_WEIGHTS
+
+
+def test_surrogate_text_names_job(tmp_path):
+    runs = tmp_path / "runs"
+    model = fake_model_folder(runs / "20261204-0001" / "artifacts" / "model")
+    assert surrogate_text(with_surrogate(DEFAULT_WEIGHTS, model), runs) == f"Model of job 20261204-0001: {model}"
+    assert surrogate_text(DEFAULT_WEIGHTS, runs).startswith("No model chosen.")
+
+
+def test_preset_round_trip_keeps_surrogate(folders, tmp_path):
+    model = fake_model_folder(tmp_path / "model")
+    weights = with_surrogate(RewardWeights({"degree": 1.0, "rings_4": 0.0}), model, -0.75)
+    choice = save_preset_as("with-surrogate", weights, folders)
+    loaded = load_preset_choice(choice, folders)
+    assert loaded == RewardWeights({"degree": 1.0}, surrogate_weight=-0.75, surrogate_model=model)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from dashboard.job_forms import (
     pentamer_start,
     policy_spec,
     resources_from_form,
+    reward_note,
     reward_options,
     search_accepts_policy,
     search_spec,
@@ -107,6 +109,36 @@ def test_weights_argument_rejects_bad_choice(folders, choice):
 def test_invalid_current_weights(folders):
     with pytest.raises(InputError):
         weights_argument(CURRENT_WEIGHTS, folders, {"weights": {"nonsense": 1.0}})
+
+
+def model_folder(path):
+    path.mkdir(parents=True)
+    (path / "model.json").write_text("{}")
+    return str(path)
+
+
+def test_current_weights_pass_the_surrogate_to_the_job(folders, tmp_path):
+    runs = tmp_path / "runs"
+    model = model_folder(runs / "job" / "artifacts" / "model")
+    current = {**DEFAULT_WEIGHTS.to_dict(), "surrogate": {"model": model, "weight": -1.0}}
+    preset = weights_argument(CURRENT_WEIGHTS, folders, current, runs)
+    assert json.loads(Path(preset).read_text())["surrogate"] == {"model": model, "weight": -1.0}
+    assert load_weights(preset).surrogate_model == model
+
+    elsewhere = {**DEFAULT_WEIGHTS.to_dict(), "surrogate": {"model": model_folder(tmp_path / "other"), "weight": -1.0}}
+    with pytest.raises(InputError, match="outside the runs folder"):
+        weights_argument(CURRENT_WEIGHTS, folders, elsewhere, runs)
+
+
+def test_reward_note_describes_choice(folders, tmp_path):
+    runs = tmp_path / "runs"
+    model = model_folder(runs / "job" / "artifacts" / "model")
+    current = {"weights": {"degree": 1.0}, "surrogate": {"model": model, "weight": -2.0}}
+    assert reward_note(CURRENT_WEIGHTS, folders, current, runs) == (
+        f"Weights: degree = 1, predicted_energy_per_water = -2; target degree 4. Surrogate model: {model}."
+    )
+    assert reward_note("shipped/default", folders, None, runs).startswith("Weights: degree = 1, isolated_waters = 1")
+    assert reward_note("saved/missing", folders, None, runs).startswith("This reward cannot be used: ")
 
 
 # Start clusters ------------------------------------------------------------------

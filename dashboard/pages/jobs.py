@@ -29,6 +29,8 @@ from dashboard.job_charts import policy_figure, surrogate_loss_figure
 from dashboard.job_ids import SELECTED_POLICY, SELECTED_SURROGATE
 from dashboard.job_views import ERROR, INFO, REFRESH_INTERVAL_MS, job_link, pathways_href, query_value, state_badge
 from dashboard.jobs_data import JobArtifactError, JobService, duration_seconds, format_duration, format_time
+from dashboard.reward_ids import WEIGHTS_STORE
+from dashboard.reward_logic import weights_with_model
 
 logger = logging.getLogger(__name__)
 
@@ -310,21 +312,23 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         Output("jobs-selected", "data", allow_duplicate=True),
         Output(SELECTED_SURROGATE, "data", allow_duplicate=True),
         Output(SELECTED_POLICY, "data", allow_duplicate=True),
+        Output(WEIGHTS_STORE, "data", allow_duplicate=True),
         Input("jobs-cancel", "n_clicks"),
         Input("jobs-resubmit", "n_clicks"),
         Input("jobs-use-model", "n_clicks"),
         Input("jobs-use-policy", "n_clicks"),
         State("jobs-selected", "data"),
+        State(WEIGHTS_STORE, "data"),
         prevent_initial_call=True,
     )
-    def act_on_job(cancel_clicks, resubmit_clicks, use_model_clicks, use_policy_clicks, job_id):
+    def act_on_job(cancel_clicks, resubmit_clicks, use_model_clicks, use_policy_clicks, job_id, weights):
         clicks = {"jobs-cancel": cancel_clicks, "jobs-resubmit": resubmit_clicks, "jobs-use-model": use_model_clicks,
                   "jobs-use-policy": use_policy_clicks}
         # Dash also calls this when the page's buttons are rendered, with no clicks, because two outputs
         # are app-level stores that exist before the page does. Only a real click acts.
         if not job_id or not clicks.get(ctx.triggered_id):
             raise PreventUpdate
-        selected, surrogate, policy = no_update, no_update, no_update
+        selected, surrogate, policy, new_weights = no_update, no_update, no_update, no_update
         try:
             if ctx.triggered_id == "jobs-cancel":
                 status = service.cancel(job_id)
@@ -334,15 +338,16 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
                 message, selected = ["Submitted the same spec as job ", job_link(new_id), "."], new_id
             elif ctx.triggered_id == "jobs-use-model":
                 surrogate, message = chosen_output(job_id, service.model_dir(job_id), "model", "surrogate for the reward")
+                new_weights = weights_with_model(weights, surrogate["path"])
             else:
                 policy, message = chosen_output(job_id, service.policy_dir(job_id), "policy", "policy for searches")
         except (JobSpecError, JobArtifactError) as error:
             logger.warning("action %s on job %s rejected: %s", ctx.triggered_id, job_id, error)
-            return f"Could not do that: {error}", False, ERROR, no_update, no_update, no_update
+            return f"Could not do that: {error}", False, ERROR, no_update, no_update, no_update, no_update
         except SchedulerError as error:
             logger.error("action %s on job %s failed in the scheduler: %s", ctx.triggered_id, job_id, error)
-            return f"The scheduler failed: {error}", False, ERROR, no_update, no_update, no_update
-        return message, False, INFO, selected, surrogate, policy
+            return f"The scheduler failed: {error}", False, ERROR, no_update, no_update, no_update, no_update
+        return message, False, INFO, selected, surrogate, policy, new_weights
 
 
 def chosen_output(job_id: str, path, folder_kind: str, use: str) -> tuple[dict, str]:

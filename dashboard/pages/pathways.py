@@ -34,7 +34,7 @@ from dashboard.context import JOB_PATHWAYS, DashboardContext
 from dashboard.formatting import format_histogram, format_value
 from dashboard.job_views import DEFAULT_PATHWAYS_FILE, query_value
 from dashboard.reward_ids import WEIGHTS_STORE
-from dashboard.reward_logic import describe_weights, stored_weights
+from dashboard.reward_logic import dashboard_weights, describe_weights
 from dashboard.sources import pathway_graphs, pathway_positions, pathways_file
 from dashboard.uploads import PATHWAYS_SUFFIXES, StoredUpload, parse_uploaded_pathways, store_bytes
 
@@ -456,11 +456,11 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         rescored, note = None, ""
         if rescore and RESCORE in rescore:
             try:
-                weights = stored_weights(stored_weights_data)
+                weights = dashboard_weights(stored_weights_data, context.settings.runs_dir)
+                rescored = rescore_steps(pathway_graphs(path, pathway), weights)
             except InputError as error:
                 note = f"Could not re-score: {error}"
             else:
-                rescored = rescore_steps(pathway_graphs(path, pathway), weights)
                 note = f"Re-scored with {describe_weights(weights)}, target degree {format_value(weights.degree_target)}."
         return (
             elements,

@@ -3,7 +3,9 @@
 Component ids start with ``reward-``. The page owns the app-level
 ``reward-weights`` store (:func:`weights_store`), kept in the browser's
 session storage, which contains the last valid weights. The Pathways page
-reads it to re-score a pathway. The dataset choice lives in the
+reads it to re-score a pathway. The weights include the
+surrogate's weight and model; the Train and Jobs pages set the model when
+the user chooses one there. The dataset choice lives in the
 ``reward-source`` store, also in session storage (see
 :mod:`dashboard.reward_data` for its forms).
 
@@ -27,6 +29,7 @@ from dashboard.reward_logic import (
     DEGREE_TARGET_STEP,
     FIELD_LABELS,
     GROUP_TITLES,
+    SURROGATE,
     TRAIN_FRACTION,
     WEIGHT_STEP,
     form_for_weights,
@@ -167,6 +170,21 @@ def weights_card() -> html.Div:
                 className="weight-group",
             )
         )
+    groups.append(
+        html.Fieldset(
+            [
+                html.Legend("Surrogate"),
+                html.P(id="reward-surrogate-model", className="muted"),
+                weight_row(SURROGATE, form.sliders[SURROGATE], form.boxes[SURROGATE]),
+                html.P(
+                    "The trained surrogate's energy divided by the number of waters. Lower energy is better, "
+                    "so a useful weight is negative. Its predictions are computed once per dataset and model.",
+                    className="muted",
+                ),
+            ],
+            className="weight-group",
+        )
+    )
     return html.Div(
         [
             html.H3("Presets"),
@@ -277,6 +295,7 @@ def layout() -> html.Div:
         dcc.Store(id="reward-dataset"),
         dcc.Store(id="reward-selected"),
         dcc.Store(id="reward-fit"),
+        dcc.Store(id="reward-predictions"),
         dcc.Store(id="reward-preset-version", data=0),
     ]
     return html.Div(

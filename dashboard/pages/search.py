@@ -118,6 +118,7 @@ def search_card() -> html.Div:
                 ],
                 className="control-row picker-row",
             ),
+            html.P(id="search-reward-note", className="muted"),
             html.Div(
                 [
                     html.Label("Policy", htmlFor="search-policy"),

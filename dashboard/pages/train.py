@@ -58,6 +58,8 @@ from dashboard.job_views import (
 )
 from dashboard.jobs_data import JobArtifactError
 from dashboard.reward_data import resolve_source, server_path_source, upload_source
+from dashboard.reward_ids import WEIGHTS_STORE
+from dashboard.reward_logic import weights_with_model
 from dashboard.settings import PROJECT_ROOT
 from dashboard.uploads import CLUSTER_SUFFIXES
 
@@ -431,25 +433,28 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
 
     @app.callback(
         Output(SELECTED_SURROGATE, "data", allow_duplicate=True),
+        Output(WEIGHTS_STORE, "data", allow_duplicate=True),
         Output("train-model-message", "children"),
         Output("train-model-message", "hidden"),
         Output("train-model-message", "className"),
         Input("train-use-model", "n_clicks"),
         State("train-job-picker", "value"),
+        State(WEIGHTS_STORE, "data"),
         prevent_initial_call=True,
     )
-    def use_model(clicks, job_id):
+    def use_model(clicks, job_id, weights):
         # Called without a click when the page is rendered, because the store output exists before the page.
         if not clicks or not job_id:
             raise PreventUpdate
         try:
             path = service.model_dir(job_id)
         except JobArtifactError as error:
-            return no_update, f"Could not choose this model: {error}", False, ERROR
+            return no_update, no_update, f"Could not choose this model: {error}", False, ERROR
         if path is None:
-            return no_update, f"Job {job_id} has no trained model yet.", False, ERROR
+            return no_update, no_update, f"Job {job_id} has no trained model yet.", False, ERROR
         logger.info("model of job %s chosen for the reward: %s", job_id, path)
-        return {"job_id": job_id, "path": str(path)}, f"Chose the model of job {job_id}.", False, INFO
+        message = f"Chose the model of job {job_id}. Give it a weight on the Reward page to use it in the reward."
+        return {"job_id": job_id, "path": str(path)}, weights_with_model(weights, str(path)), message, False, INFO
 
     @app.callback(Output("train-selected-model", "children"), Input(SELECTED_SURROGATE, "data"))
     def show_selected_model(chosen):
