@@ -331,6 +331,17 @@ def test_split_deterministic_and_disjoint():
     assert len(np.unique(np.concatenate(list(first.values())))) == 50
 
 
+def test_split_train_limit_keeps_validation_and_test():
+    graphs = [ring_graph(3 + i % 5) for i in range(50)]
+    store = small_store(graphs, [-float(i) for i in range(50)])
+    full = make_split(store, tiny_config().data.split)
+    limited = make_split(store, tiny_config().data.split.model_copy(update={"train_limit": 12}))
+    assert len(limited["train"]) == 12
+    assert set(limited["train"]) <= set(full["train"])
+    assert np.array_equal(limited["validation"], full["validation"])
+    assert np.array_equal(limited["test"], full["test"])
+
+
 def test_split_without_energies_rejected():
     store = small_store([ring_graph(4)] * 5)
     with pytest.raises(DatasetError, match="no usable graphs"):

@@ -38,6 +38,12 @@ class SplitConfig(_Section):
     validation: float = Field(0.1, gt=0.0, lt=1.0)
     test: float = Field(0.1, gt=0.0, lt=1.0)
     seed: int = 0
+    train_limit: int | None = Field(
+        None,
+        ge=1,
+        description="train on at most this many graphs of the training part, for learning curves; "
+        "the validation and test parts stay the same",
+    )
 
     @model_validator(mode="after")
     def _fractions_sum_to_one(self) -> SplitConfig:

@@ -429,7 +429,9 @@ def make_split(store: GraphStore, split: SplitConfig) -> dict[str, np.ndarray]:
     """Split the graphs with energies into train, validation and test parts.
 
     The order is a permutation drawn from ``split.seed``, so the same store and
-    config always give the same split.
+    config always give the same split. With ``split.train_limit`` the
+    training part is cut to the first graphs of that order, and the
+    validation and test parts do not change.
 
     Returns:
         Store indices of each part, keyed by the names in :data:`SPLIT_PARTS`.
@@ -442,8 +444,9 @@ def make_split(store: GraphStore, split: SplitConfig) -> dict[str, np.ndarray]:
         raise DatasetError(f"{store.source}: no usable graphs: none of the {len(store)} graphs has an energy")
     n_train, n_validation, _ = split_sizes(len(usable), split)
     order = usable[np.random.default_rng(split.seed).permutation(len(usable))]
+    kept = n_train if split.train_limit is None else min(n_train, split.train_limit)
     return {
-        "train": np.sort(order[:n_train]),
+        "train": np.sort(order[:kept]),
         "validation": np.sort(order[n_train : n_train + n_validation]),
         "test": np.sort(order[n_train + n_validation :]),
     }
