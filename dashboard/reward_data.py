@@ -153,6 +153,37 @@ def upload_source(contents: str | None, filename: str | None, uploads_dir: Path)
     return {"kind": UPLOAD, "digest": digest, "suffix": suffix, "name": name}
 
 
+def source_from_form(
+    from_upload: bool, contents: str | None, filename: str | None, typed_path: object, uploads_dir: Path
+) -> dict | None:
+    """Return the source store value of a dataset picker's upload or typed server path.
+
+    Args:
+        from_upload: Whether the upload box fired, rather than the path box or its button.
+        contents, filename: The upload box's values.
+        typed_path: The path box's text.
+        uploads_dir: Folder of stored uploads.
+
+    Returns:
+        The store value, or None for an upload event without contents.
+
+    Raises:
+        InputError: for a file that cannot be used (see :func:`upload_source` and :func:`server_path_source`).
+    """
+    if from_upload:
+        return None if contents is None else upload_source(contents, filename, uploads_dir)
+    return server_path_source(typed_path)
+
+
+def source_label(source: object, context: DashboardContext) -> str:
+    """Return the one-line description of a source store value: its origin and name, or why it cannot be used."""
+    try:
+        dataset = resolve_source(source, context)
+    except InputError as error:
+        return f"The chosen file cannot be used: {error}"
+    return f"{dataset.origin}: {dataset.name}"
+
+
 def resolve_source(source: object, context: DashboardContext) -> DatasetFile:
     """Resolve a ``reward-source`` store value to a dataset file.
 

@@ -38,8 +38,7 @@ from dashboard.reward_data import (
     compute_into_cache,
     predict_into_cache,
     resolve_source,
-    server_path_source,
-    upload_source,
+    source_from_form,
 )
 from dashboard.reward_ids import WEIGHTS_STORE
 from dashboard.reward_logic import dashboard_weights
@@ -93,15 +92,12 @@ def register_dataset_callbacks(app: Dash, context: DashboardContext, tables: Com
         if trigger == "reward-reset":
             return None, "", True
         try:
-            if trigger == "reward-upload":
-                if contents is None:
-                    raise PreventUpdate
-                source = upload_source(contents, filename, context.uploads_dir)
-            else:
-                source = server_path_source(typed_path)
+            source = source_from_form(trigger == "reward-upload", contents, filename, typed_path, context.uploads_dir)
         except InputError as error:
             logger.warning("rejected dataset choice (%s): %s", trigger, error)
             return no_update, f"Could not use this dataset: {error}", False
+        if source is None:
+            raise PreventUpdate
         return source, "", True
 
     @app.callback(

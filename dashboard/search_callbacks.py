@@ -50,7 +50,7 @@ from dashboard.job_views import (
     submit_job,
 )
 from dashboard.jobs_data import JobArtifactError, JobService
-from dashboard.reward_data import resolve_source, server_path_source, upload_source
+from dashboard.reward_data import resolve_source, source_from_form, source_label
 from dashboard.reward_ids import WEIGHTS_STORE
 from dashboard.reward_logic import SHIPPED, PresetFolders
 
@@ -157,27 +157,21 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         prevent_initial_call=True,
     )
     def choose_start_file(contents, _load, _submit, filename, typed_path):
+        from_upload = ctx.triggered_id == "search-start-upload"
         try:
-            if ctx.triggered_id == "search-start-upload":
-                if contents is None:
-                    raise PreventUpdate
-                source = upload_source(contents, filename, context.uploads_dir)
-            else:
-                source = server_path_source(typed_path)
+            source = source_from_form(from_upload, contents, filename, typed_path, context.uploads_dir)
         except InputError as error:
             logger.warning("rejected start file (%s): %s", ctx.triggered_id, error)
             return no_update, f"Could not use this file: {error}", False
+        if source is None:
+            raise PreventUpdate
         return source, "", True
 
     @app.callback(Output("search-start-file-label", "children"), Input("search-start-file", "data"))
     def show_start_file(source):
         if not source:
             return "No file chosen yet."
-        try:
-            dataset = resolve_source(source, context)
-        except InputError as error:
-            return f"The chosen file cannot be used: {error}"
-        return f"{dataset.origin}: {dataset.name}"
+        return source_label(source, context)
 
     @app.callback(
         Output("search-reward", "options"),

@@ -117,3 +117,29 @@ def collect_errors(page) -> list[str]:
         lambda response: errors.append(f"HTTP {response.status} for {response.url}") if response.status >= 500 else None,
     )
     return errors
+
+
+@contextmanager
+def chromium() -> Iterator:
+    """Launch the system Chromium through Playwright and close it afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@contextmanager
+def fresh_page(browser) -> Iterator[tuple[object, list[str]]]:
+    """Open a page in a new browser context (own session storage) and yield it with the errors it collects."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1200})
+    opened = context.new_page()
+    opened.set_default_timeout(UI_TIMEOUT_MS)
+    errors = collect_errors(opened)
+    try:
+        yield opened, errors
+    finally:
+        context.close()

@@ -46,7 +46,6 @@ def dimer(r: float, theta: float) -> np.ndarray:
     """
     t = math.radians(theta)
     half = math.radians(HOH_DEGREES / 2)
-    normal = np.array([math.cos(t), math.sin(t), 0.0])
     in_plane = np.array([-math.sin(t), math.cos(t), 0.0])
     z = np.array([0.0, 0.0, 1.0])
     acceptor_o = np.zeros(3)

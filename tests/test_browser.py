@@ -15,7 +15,7 @@ import pytest
 from dashboard.formatting import format_value
 from engine.descriptors import describe
 from engine.pathways import PathwaysFile, load_pathways
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT_MS, collect_errors, running_app, skip_without_chromium
+from tests.browser_support import chromium, fresh_page, running_app, skip_without_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -49,18 +49,9 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser_page(server):
-    """Yield a Chromium page and the lists of page errors and failed responses it collects."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1200})
-        page.set_default_timeout(UI_TIMEOUT_MS)
-        errors = collect_errors(page)
-        try:
-            yield page, errors
-        finally:
-            browser.close()
+    """Yield a Chromium page and the list of page errors it collects."""
+    with chromium() as browser, fresh_page(browser) as opened:
+        yield opened
 
 
 def served_pathways_path(cache_dir: Path) -> Path:

@@ -19,7 +19,7 @@ from engine.defaults import DEFAULT_DATASET
 from engine.io import read_clusters
 from engine.pathways import load_pathways
 from engine.reward import DEFAULT_WEIGHTS, SURROGATE_COMPONENT, RewardWeights
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT_MS, collect_errors, running_app, skip_without_chromium
+from tests.browser_support import chromium, fresh_page, running_app, skip_without_chromium
 from tests.jobs_helpers import engine_command_available
 
 pytestmark = pytest.mark.browser
@@ -52,27 +52,15 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 def page(browser):
     """Yield a page in a fresh browser context and the list of errors it collects."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1200})
-    browser_page = context.new_page()
-    browser_page.set_default_timeout(UI_TIMEOUT_MS)
-    errors = collect_errors(browser_page)
-    try:
-        yield browser_page, errors
-    finally:
-        context.close()
+    with fresh_page(browser) as opened:
+        yield opened
 
 
 def submitted_job_id(page, message_id: str) -> str:

@@ -19,7 +19,7 @@ from dashboard.reward_logic import format_weight
 from engine.defaults import DEFAULT_DATASET
 from engine.fitting import fit_with_split
 from engine.reward import DEFAULT_WEIGHTS, RewardWeights
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT_MS, collect_errors, running_app, skip_without_chromium
+from tests.browser_support import chromium, fresh_page, running_app, skip_without_chromium
 from tests.engine_fixtures import TFRECORD_PATH, require_file
 
 pytestmark = pytest.mark.browser
@@ -64,27 +64,15 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 def page(browser):
     """Yield a page in a fresh browser context and the list of errors it collects."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1200})
-    opened = context.new_page()
-    opened.set_default_timeout(UI_TIMEOUT_MS)
-    errors = collect_errors(opened)
-    try:
-        yield opened, errors
-    finally:
-        context.close()
+    with fresh_page(browser) as opened:
+        yield opened
 
 
 def open_reward_page(page, url: str) -> None:

@@ -16,7 +16,7 @@ from engine.enumeration import best_graphs
 from engine.io import read_clusters
 from engine.surrogate.modeldir import ModelDirectory
 from engine.errors import InputError
-from engine.graphs import WaterGraph, atomic_graph_from_water
+from engine.graphs import atomic_graph_from_water
 from engine.cluster import Cluster
 from engine.reward import DEFAULT_WEIGHTS, SURROGATE_COMPONENT, RewardWeights, load_weights, save_weights, score
 from engine.rl.env import GrowthEnv

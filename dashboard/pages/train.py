@@ -57,7 +57,7 @@ from dashboard.job_views import (
     submit_job,
 )
 from dashboard.jobs_data import JobArtifactError
-from dashboard.reward_data import resolve_source, server_path_source, upload_source
+from dashboard.reward_data import resolve_source, source_from_form, source_label
 from dashboard.reward_ids import WEIGHTS_STORE
 from dashboard.reward_logic import weights_with_model
 from dashboard.settings import PROJECT_ROOT
@@ -297,25 +297,19 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
     def choose_dataset(contents, _load, _submit, _reset, filename, typed_path):
         if ctx.triggered_id == "train-reset":
             return None, "", True
+        from_upload = ctx.triggered_id == "train-upload"
         try:
-            if ctx.triggered_id == "train-upload":
-                if contents is None:
-                    raise PreventUpdate
-                source = upload_source(contents, filename, context.uploads_dir)
-            else:
-                source = server_path_source(typed_path)
+            source = source_from_form(from_upload, contents, filename, typed_path, context.uploads_dir)
         except InputError as error:
             logger.warning("rejected training dataset (%s): %s", ctx.triggered_id, error)
             return no_update, f"Could not use this dataset: {error}", False
+        if source is None:
+            raise PreventUpdate
         return source, "", True
 
     @app.callback(Output("train-source-label", "children"), Input("train-source", "data"))
     def show_dataset(source):
-        try:
-            dataset = resolve_source(source, context)
-        except InputError as error:
-            return f"The chosen dataset cannot be used: {error}"
-        return f"{dataset.origin}: {dataset.name}"
+        return source_label(source, context)
 
     @app.callback(
         Output("train-epochs", "value"),

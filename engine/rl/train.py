@@ -54,7 +54,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from engine.errors import InputError
 from engine.graphs import WaterGraph
 from engine.reward import RewardWeights
-from engine.rl.env import STOP, GrowthEnv
+from engine.rl.env import GrowthEnv
 from engine.rl.policy import FEATURE_LAYOUT_VERSION, FEATURE_NAMES, PolicyNetwork, encode
 from engine.search import Action
 
