@@ -210,6 +210,9 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         if trigger == "reward-preset-load":
             try:
                 loaded = check_surrogate_model(load_preset_choice(choice, folders), runs_dir)
+                if loaded.surrogate_model is None:
+                    # A preset without a surrogate keeps the chosen model, at weight 0.
+                    loaded = with_surrogate(loaded, current.surrogate_model, 0.0)
             except InputError as error:
                 logger.info("preset %r not loaded: %s", choice, error)
                 form = {key: no_update for key in ("sliders", "boxes", "box_classes", "weights", "error", "error_hidden")}

@@ -185,6 +185,16 @@ def test_training_job_draws_loss_chart(server, page):
     browser_page.get_by_role("option", name="Current weights of the Reward page").click()
     expect(browser_page.locator("#search-reward-note")).to_contain_text(f"{SURROGATE_COMPONENT} = -1")
     expect(browser_page.locator("#search-reward-note")).to_contain_text(f"Surrogate model: {model_dir}")
+
+    # A shipped preset has no surrogate: loading it sets the weight to 0 and keeps the chosen model.
+    browser_page.click("#nav-reward")
+    browser_page.click("#reward-preset")
+    browser_page.get_by_role("option", name="default (shipped)").click()
+    browser_page.click("#reward-preset-load")
+    expect(browser_page.locator(f"#reward-input-{SURROGATE_COMPONENT}")).to_have_value("0")
+    expect(browser_page.locator("#reward-surrogate-model")).to_contain_text(job_id)
+    for other, text in before.items():
+        expect(browser_page.locator(f"#reward-spearman-{other}")).to_have_text(text)
     assert errors == []
 
 
