@@ -122,6 +122,9 @@ def register_dataset_callbacks(app: Dash, context: DashboardContext, tables: Com
             dataset, source = resolve_source(None, context), None
         else:
             source = no_update
+            if ctx.triggered_id == WEIGHTS_STORE:
+                # A weights change leaves any message about the dataset choice as it is.
+                message, hidden = no_update, no_update
         model = needed_model(stored)
         try:
             held = tables.in_memory(dataset)

@@ -7,7 +7,8 @@ by the URL ``/jobs?job=<id>``. For that job the page shows its spec, status,
 the last lines of its log and, for a training job, its metrics. Buttons
 cancel it, submit its spec again as a new job, open a search's pathways on
 the Pathways page, or choose a trained model or policy (the app-level
-``selected-surrogate`` and ``selected-policy`` stores).
+``selected-surrogate`` and ``selected-policy`` stores; a chosen model also
+becomes the surrogate of the session's reward weights).
 """
 
 from __future__ import annotations

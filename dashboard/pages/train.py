@@ -12,7 +12,9 @@ The chart follows the job chosen in ``train-job-picker``: the newest
 training job unless the user picks another. Once a job has written its
 ``test_report.json`` the page shows the parity plot and the test MAE per
 size. "Use this model for the reward" records the model folder in the
-app-level ``selected-surrogate`` store.
+app-level ``selected-surrogate`` store and makes it the surrogate of the
+session's reward weights (``reward-weights``), whose weight is set on the
+Reward page.
 """
 
 from __future__ import annotations
@@ -252,8 +254,8 @@ def results_card() -> html.Div:
                 [html.Strong("Model for the reward: "), html.Span(NO_MODEL, id="train-selected-model")],
                 className="control-row",
             ),
-            html.P("The reward component that will use this model is not built yet: the choice is only recorded.",
-                   className="muted"),
+            html.P("The chosen model predicts the reward's “predicted energy per water” component; "
+                   "set its weight on the Reward page.", className="muted"),
         ],
         className="card",
     )
