@@ -31,6 +31,7 @@ from dashboard.reward_logic import (
     SAVED,
     SHIPPED,
     PresetFolders,
+    check_surrogate_model,
     dashboard_weights,
     describe_weights,
     load_preset_choice,
@@ -157,7 +158,7 @@ def reward_note(choice: object, folders: PresetFolders, current_weights: object,
         if choice == CURRENT_WEIGHTS:
             weights = dashboard_weights(current_weights, runs_dir)
         else:
-            weights = load_preset_choice(choice, folders)
+            weights = check_surrogate_model(load_preset_choice(choice, folders), runs_dir)
     except InputError as error:
         return f"This reward cannot be used: {error}."
     text = f"Weights: {describe_weights(weights)}; target degree {weights.degree_target:g}."
@@ -211,6 +212,8 @@ def weights_argument(
     path = folders.saved / f"{name}.json"
     if kind != SAVED or not path.is_file():
         raise InputError(f"preset {name!r} not found in {folders.saved}; choose another one")
+    if runs_dir is not None:
+        check_surrogate_model(load_preset_choice(choice, folders), runs_dir)
     return str(path)
 
 

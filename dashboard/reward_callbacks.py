@@ -8,6 +8,7 @@ input shows a message and leaves the charts as they were.
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 from dash import Dash, Input, Output, State, ctx, html, no_update
@@ -147,13 +148,16 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         """
         if not weights.uses_surrogate:
             return None
-        predicted = tables.predictions_in_memory(dataset, weights.surrogate_model)
-        if predicted is not None:
-            return predicted
         failure = tables.failure(dataset, weights.surrogate_model)
         if failure is not None:
             raise PredictionsNotReady(f"the surrogate's energies are missing: {failure}")
-        raise PredictionsNotReady(PREDICTING)
+        try:
+            predicted = tables.cached_predictions(dataset, weights.surrogate_model)
+        except OSError as error:
+            raise InputError(f"cannot read {dataset.name} ({error})") from None
+        if predicted is None:
+            raise PredictionsNotReady(PREDICTING)
+        return predicted
 
     @app.callback(
         Output("reward-source-label", "children"),
@@ -280,6 +284,7 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         Output("reward-agreement-message", "children"),
         Output("reward-agreement-message", "hidden"),
         Output("reward-agreement-message", "className"),
+        Output("reward-predictions-missing", "data"),
         Input(WEIGHTS_STORE, "data"),
         Input("reward-dataset", "data"),
         Input("reward-size", "value"),
@@ -296,10 +301,14 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
             dataset, table = loaded_table(dataset_data)
             predicted = predictions(dataset, weights)
         except PredictionsNotReady as waiting:
-            return no_update, no_update, no_update, f"{waiting}", False, INFO if str(waiting) == PREDICTING else ERROR
+            if str(waiting) != PREDICTING:
+                return no_update, no_update, no_update, f"{waiting}", False, ERROR, no_update
+            # The dataset callbacks request the predictions unless that request is already running.
+            missing = {"model": weights.surrogate_model, "at": time.time()}
+            return no_update, no_update, no_update, PREDICTING, False, INFO, missing
         except InputError as error:
             logger.info("charts of %r not updated: %s", dataset_data.get("name"), error)
-            return no_update, no_update, no_update, f"The charts were not updated: {error}.", False, ERROR
+            return no_update, no_update, no_update, f"The charts were not updated: {error}.", False, ERROR, no_update
         size = None if size in (None, ALL_SIZES) else int(size)
         rewards = table.rewards(weights, predicted)
         index = selected.get("index") if selected else None
@@ -313,10 +322,12 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
                 NO_ENERGIES,
                 False,
                 INFO,
+                no_update,
             )
         missing = int(np.count_nonzero(np.isnan(table.energies)))
         note = f"{missing} cluster(s) without an energy are left out of the chart and the table." if missing else ""
-        return scatter_figure(table, rewards, size, index), agreement_table(agreement), spearman_figure(agreement), note, not note, INFO
+        figures = scatter_figure(table, rewards, size, index), agreement_table(agreement), spearman_figure(agreement)
+        return *figures, note, not note, INFO, no_update
 
     @app.callback(
         Output("reward-selected", "data"),

@@ -320,14 +320,16 @@ class ComponentTables:
                 self._predictions.move_to_end(key)
             return predicted
 
-    def load_predictions(self, dataset: DatasetFile, model: str) -> np.ndarray:
-        """Return the energies ``model`` predicts for ``dataset``: from memory, else from the on-disk cache.
+    def cached_predictions(self, dataset: DatasetFile, model: str) -> np.ndarray | None:
+        """Return the energies ``model`` predicted for ``dataset``: from memory, else from the on-disk cache.
 
-        Predictions missing from the disk cache are computed here, in the
-        calling process.
+        Nothing is predicted here: predictions missing from both are computed
+        by the background process (:func:`predict_into_cache`), so this
+        returns None for them.
 
         Raises:
-            InputError: if the file cannot be read or the model cannot be used.
+            InputError: if the model's weights cannot be read.
+            OSError: if the file cannot be read.
         """
         predicted = self.predictions_in_memory(dataset, model)
         if predicted is not None:
@@ -336,7 +338,12 @@ class ComponentTables:
         with self._lock:
             if self._cache is None:
                 self._cache = ComponentCache(self.cache_dir)
-            predicted = self._cache.predictions_for_file(dataset.path, model)
+            cache = self._cache
+        # Hashing the file and the weights happens outside the lock, so other callbacks do not wait for it.
+        predicted = cache.cached_predictions(dataset.path, model)
+        if predicted is None:
+            return None
+        with self._lock:
             self._predictions[key] = predicted
             self._failures.pop(key, None)
             while len(self._predictions) > self.max_tables:
@@ -347,9 +354,12 @@ class ComponentTables:
     def record_failure(self, dataset: DatasetFile, model: str, message: str, retry: bool = False) -> None:
         """Remember why ``model`` could not predict ``dataset``.
 
-        A failure is not tried again until the file or the model changes,
-        except one recorded with ``retry`` (a cancelled prediction), which
-        :meth:`failure` deletes when called with ``retry``.
+        Failures live in this server process's memory and are shared by all
+        browser sessions. While one is recorded, the charts show it and the
+        Reward page does not request the same predictions again, until the
+        file or the model changes or the server restarts. One recorded with
+        ``retry`` (a cancelled prediction) is deleted by :meth:`failure`
+        when called with ``retry``, on the next change of the weights.
         """
         with self._lock:
             self._failures[self._prediction_key(dataset, model)] = (message, retry)

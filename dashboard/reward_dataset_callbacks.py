@@ -20,6 +20,10 @@ The stores involved, in the order a new dataset passes through them:
 ``reward-predictions``
     Changes whenever a model's predictions arrive in memory (or fail), so
     the charts that use them are drawn again.
+``reward-predictions-missing``
+    Set by the charts when the predictions they need are neither in memory
+    nor in the disk cache (dropped from memory, or the model was retrained),
+    so that they are requested again.
 """
 
 from __future__ import annotations
@@ -108,11 +112,12 @@ def register_dataset_callbacks(app: Dash, context: DashboardContext, tables: Com
         Output("reward-source-error", "hidden"),
         Input("reward-source", "data"),
         Input(WEIGHTS_STORE, "data"),
+        Input("reward-predictions-missing", "data"),
         State("reward-dataset", "data"),
         State("reward-job-request", "data"),
         State("reward-job-result", "data"),
     )
-    def request_table(source, stored, shown, last_request, last_result):
+    def request_table(source, stored, _missing, shown, last_request, last_result):
         message, hidden = "", True
         try:
             dataset = resolve_source(source, context)
@@ -122,8 +127,8 @@ def register_dataset_callbacks(app: Dash, context: DashboardContext, tables: Com
             dataset, source = resolve_source(None, context), None
         else:
             source = no_update
-            if ctx.triggered_id == WEIGHTS_STORE:
-                # A weights change leaves any message about the dataset choice as it is.
+            if ctx.triggered_id in (WEIGHTS_STORE, "reward-predictions-missing"):
+                # Only a new dataset choice changes the message about the dataset choice.
                 message, hidden = no_update, no_update
         model = needed_model(stored)
         try:
@@ -200,6 +205,9 @@ def register_dataset_callbacks(app: Dash, context: DashboardContext, tables: Com
             except OSError as error:
                 logger.error("energies of %r not predicted with %s: %s", request.get("source"), model, error)
                 outcome["prediction_error"] = f"cannot read the model or cache the predictions ({error})"
+            except Exception as error:  # noqa: BLE001 - a damaged model file may raise anything; the page must hear of it
+                logger.exception("energies of %r not predicted with %s", request.get("source"), model)
+                outcome["prediction_error"] = f"the model failed ({type(error).__name__}: {error})"
         return outcome
 
     @app.callback(
@@ -234,8 +242,9 @@ def register_dataset_callbacks(app: Dash, context: DashboardContext, tables: Com
                 prediction_error = result.get("prediction_error")
                 if prediction_error is None:
                     try:
-                        tables.load_predictions(dataset, model)
-                    except InputError as load_error:
+                        if tables.cached_predictions(dataset, model) is None:
+                            prediction_error = "the predictions are missing from the cache; the model may have changed"
+                    except (InputError, OSError) as load_error:
                         prediction_error = str(load_error)
                 if prediction_error is not None:
                     tables.record_failure(dataset, model, prediction_error)

@@ -267,13 +267,19 @@ def check_surrogate_model(weights: RewardWeights, runs_dir: Path) -> RewardWeigh
     lie in the runs folder; a path from the browser or a preset that points
     elsewhere is refused.
 
+    Returns:
+        ``weights`` with the model as an absolute, resolved path, so that
+        everything after the check loads the folder that was checked.
+
     Raises:
-        InputError: naming the path, when it is outside ``runs_dir`` or holds no model.
+        InputError: naming the path, when it is relative, outside ``runs_dir`` or not a model folder.
     """
     if weights.surrogate_model is None:
         return weights
-    path = Path(weights.surrogate_model).expanduser()
-    resolved = (path if path.is_absolute() else runs_dir / path).resolve()
+    path = Path(weights.surrogate_model)
+    if not path.is_absolute():
+        raise InputError(f"surrogate model {weights.surrogate_model!r} must be an absolute path")
+    resolved = path.resolve()
     if not resolved.is_relative_to(runs_dir.resolve()):
         raise InputError(
             f"surrogate model {weights.surrogate_model!r} is outside the runs folder {runs_dir}; "
@@ -281,7 +287,7 @@ def check_surrogate_model(weights: RewardWeights, runs_dir: Path) -> RewardWeigh
         )
     if not ModelDirectory(resolved).exists():
         raise InputError(f"surrogate model {weights.surrogate_model!r} is not a trained model folder (no model.json)")
-    return weights
+    return with_surrogate(weights, str(resolved))
 
 
 def dashboard_weights(data: object, runs_dir: Path) -> RewardWeights:

@@ -374,16 +374,33 @@ class ComponentCache:
         """
         from engine.surrogate.predict import model_digest
 
-        key = ("predictions", file_digest(path), model_digest(model_dir))
+        key = self._predictions_key(path, model_dir)
         cached = self.cache.get(key)
         if cached is not None:
             self.hits += 1
             return cached
         self.misses += 1
         predicted = predict_clusters(list(read_clusters(path)), model_dir, progress)
+        if model_digest(model_dir) != key[2]:
+            # The weights were rewritten while predicting, so the predictions may come from either version.
+            raise InputError(f"the weights in {model_dir} changed while predicting; predict again once training has finished")
         self.cache.set(key, predicted)
         logger.info("energies of %s predicted with %s (%d clusters) and cached", path, model_dir, len(predicted))
         return predicted
+
+    def cached_predictions(self, path: str | Path, model_dir: str | Path) -> np.ndarray | None:
+        """Return the cached predictions of ``model_dir`` for ``path``, or None when there are none (nothing is computed).
+
+        Raises:
+            InputError: if the folder has no readable weights.
+        """
+        return self.cache.get(self._predictions_key(path, model_dir))
+
+    @staticmethod
+    def _predictions_key(path: str | Path, model_dir: str | Path) -> tuple[str, str, str]:
+        from engine.surrogate.predict import model_digest
+
+        return ("predictions", file_digest(path), model_digest(model_dir))
 
     def close(self) -> None:
         self.cache.close()

@@ -419,7 +419,12 @@ def test_check_surrogate_model_confines_to_runs_folder(tmp_path):
     inside = fake_model_folder(runs / "20261204-0001" / "artifacts" / "model")
     outside = fake_model_folder(tmp_path / "elsewhere" / "model")
     weights = with_surrogate(DEFAULT_WEIGHTS, inside, -1.0)
-    assert check_surrogate_model(weights, runs) is weights
+    assert check_surrogate_model(weights, runs) == weights
+    # The checked folder is returned resolved, so later steps load exactly that folder.
+    roundabout = str(runs / "20261204-0001" / ".." / "20261204-0001" / "artifacts" / "model")
+    assert check_surrogate_model(with_surrogate(DEFAULT_WEIGHTS, roundabout), runs).surrogate_model == inside
+    with pytest.raises(InputError, match="must be an absolute path"):
+        check_surrogate_model(with_surrogate(DEFAULT_WEIGHTS, "20261204-0001/artifacts/model"), runs)
     with pytest.raises(InputError, match="outside the runs folder"):
         check_surrogate_model(with_surrogate(DEFAULT_WEIGHTS, outside, -1.0), runs)
     with pytest.raises(InputError, match="outside the runs folder"):

@@ -129,6 +129,13 @@ def test_current_weights_pass_the_surrogate_to_the_job(folders, tmp_path):
     with pytest.raises(InputError, match="outside the runs folder"):
         weights_argument(CURRENT_WEIGHTS, folders, elsewhere, runs)
 
+    # A saved preset file is checked the same way before a job gets it.
+    folders.saved.mkdir(parents=True, exist_ok=True)
+    (folders.saved / "outside.json").write_text(json.dumps(elsewhere))
+    with pytest.raises(InputError, match="outside the runs folder"):
+        weights_argument("saved/outside", folders, None, runs)
+    assert reward_note("saved/outside", folders, None, runs).startswith("This reward cannot be used: surrogate model")
+
 
 def test_reward_note_describes_choice(folders, tmp_path):
     runs = tmp_path / "runs"

@@ -126,15 +126,31 @@ def test_predictions_cached_per_file_and_model(tmp_path, model_dir):
         # Rewritten weights are another model: the cache must not return the old predictions.
         changed = tmp_path / "changed-model"
         shutil.copytree(model_dir, changed)
-        directory = ModelDirectory(changed)
-        saved = directory.load_weights()
-        state = {name: tensor.clone() for name, tensor in saved["state_dict"].items()}
-        bias = next(name for name in state if name.endswith("bias") and state[name].dtype.is_floating_point)
-        state[bias] += 0.5
-        directory.save_weights(state, int(saved["epoch"]))
+        shifted_weights(ModelDirectory(changed))
         third = cache.predictions_for_file(DATASET, changed)
         assert cache.misses == 2
         assert not np.array_equal(first, third)
+    finally:
+        cache.close()
+
+
+def shifted_weights(directory: ModelDirectory) -> None:
+    """Rewrite a model folder's weights with one bias moved, as a retraining would."""
+    saved = directory.load_weights()
+    state = {name: tensor.clone() for name, tensor in saved["state_dict"].items()}
+    bias = next(name for name in state if name.endswith("bias") and state[name].dtype.is_floating_point)
+    state[bias] += 0.5
+    directory.save_weights(state, int(saved["epoch"]))
+
+
+def test_weights_rewritten_while_predicting_not_cached(tmp_path, model_dir):
+    changing = tmp_path / "changing-model"
+    shutil.copytree(model_dir, changing)
+    cache = ComponentCache(tmp_path / "cache")
+    try:
+        with pytest.raises(InputError, match="changed while predicting"):
+            cache.predictions_for_file(DATASET, changing, lambda done, total: shifted_weights(ModelDirectory(changing)))
+        assert cache.cached_predictions(DATASET, changing) is None
     finally:
         cache.close()
 
@@ -196,9 +212,10 @@ def test_dashboard_tables_load_predictions_and_remember_failures(tmp_path, model
     dataset = DatasetFile(None, DATASET, DATASET.name, "Dataset")
     tables = ComponentTables(tmp_path / "cache")
     assert tables.predictions_in_memory(dataset, model_dir) is None
+    assert tables.cached_predictions(dataset, model_dir) is None
     # A background process fills the disk cache; the server then reads the predictions from there.
     assert predict_into_cache(tmp_path / "cache", dataset, model_dir) == 300
-    loaded = tables.load_predictions(dataset, model_dir)
+    loaded = tables.cached_predictions(dataset, model_dir)
     np.testing.assert_array_equal(loaded, predict_clusters(list(read_clusters(DATASET)), model_dir))
     assert tables.predictions_in_memory(dataset, model_dir) is loaded
 
