@@ -211,7 +211,7 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
             logger.warning("ignoring invalid weights in the browser session: %s", error)
             current = DEFAULT_WEIGHTS
 
-        if trigger == "reward-preset-load":
+        if trigger == "reward-preset-load" and len(ctx.triggered_prop_ids) == 1:
             try:
                 loaded = check_surrogate_model(load_preset_choice(choice, folders), runs_dir)
                 if loaded.surrogate_model is None:
@@ -223,14 +223,15 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
                 return {**form, **preset_message(f"Could not load the preset: {error}", ERROR)}
             return {**form_outputs(form_for_weights(loaded)), **preset_message(f"Loaded preset {choice.partition('/')[2]!r}.", INFO)}
 
-        if trigger == "reward-fit":
+        # When the page is rendered, Dash calls this once with every input of the new layout listed as
+        # triggered (or none); a user's edit triggers exactly one input.
+        if trigger is None or len(ctx.triggered_prop_ids) > 1:
+            state = form_for_weights(current)
+        elif trigger == "reward-fit":
             if not fit:
                 raise PreventUpdate
             fitted = RewardWeights.from_dict(fit.get("weights"), "fitted weights")
             state = form_for_weights(with_surrogate(fitted, current.surrogate_model, 0.0))
-        elif trigger is None:
-            # First call after the page renders: show the weights kept in the session.
-            state = form_for_weights(current)
         else:
             kind = "slider" if trigger.startswith("reward-slider-") else "box"
             field = trigger.split("-", 2)[2]

@@ -204,8 +204,8 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         values = [option["value"] for option in options]
         if ctx.triggered_id == SELECTED_POLICY and isinstance(chosen_policy, dict):
             value = chosen_policy.get("job_id", value)
-        elif not ctx.triggered_id and isinstance(chosen_policy, dict):
-            # When the page opens, start from the policy chosen on the Jobs page.
+        elif (not ctx.triggered_id or not _tick) and isinstance(chosen_policy, dict):
+            # When the page opens (no interval tick yet), start from the policy chosen on the Jobs page.
             value = chosen_policy.get("job_id", value)
         value = value if value in values else NO_POLICY
         if options == shown_options and ctx.triggered_id == "search-interval":

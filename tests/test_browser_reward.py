@@ -125,6 +125,35 @@ def test_spearman_follows_typed_weight(server, page):
     assert errors == []
 
 
+def test_weights_kept_when_returning_to_page(server, page):
+    from playwright.sync_api import expect
+
+    url, cache_dir = server
+    page, errors = page
+    open_reward_page(page, url)
+    table = served_table(cache_dir)
+    changed = RewardWeights({**DEFAULT_WEIGHTS.weights, "rings_4": 2.0}, DEFAULT_WEIGHTS.degree_target)
+    page.fill("#reward-input-rings_4", "2")
+    page.press("#reward-input-rings_4", "Enter")
+    expected = spearman_texts(table, changed)
+    size = next(iter(expected))
+    expect(page.locator(f"#reward-spearman-{size}")).to_have_text(expected[size])
+
+    page.click("#nav-pathways")
+    page.click("#nav-reward")
+
+    expect(page.locator("#reward-input-rings_4")).to_have_value("2")
+    expect(page.locator("#reward-input-degree")).to_have_value("1")
+    # An edit after returning starts from the kept weights, not from the layout's defaults.
+    page.fill("#reward-input-rings_5", "1")
+    page.press("#reward-input-rings_5", "Enter")
+    both = RewardWeights({**changed.weights, "rings_5": 1.0}, DEFAULT_WEIGHTS.degree_target)
+    for other, text in spearman_texts(table, both).items():
+        expect(page.locator(f"#reward-spearman-{other}")).to_have_text(text)
+    expect(page.locator("#reward-input-rings_4")).to_have_value("2")
+    assert errors == []
+
+
 def test_slider_keyboard_step_sets_box_and_table(server, page):
     from playwright.sync_api import expect
 
