@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -306,10 +307,14 @@ def component_values(
 
 
 _evaluations = 0
+#: Surrogate predictions kept per process: (model key, graph) -> energy in kcal/mol.
+_predictions: OrderedDict[tuple[str, WaterGraph], float] = OrderedDict()
+#: Most predictions kept; a search revisits the same graphs (look-ahead, the chosen step, settling).
+MAX_CACHED_PREDICTIONS = 200_000
 
 
 def evaluation_count() -> int:
-    """Return how many times :func:`score` has run in this process (for benchmarks)."""
+    """Return how many graphs :func:`score` and :func:`score_many` have scored in this process (for benchmarks)."""
     return _evaluations
 
 
@@ -320,14 +325,69 @@ def score(
     atomic: AtomicGraph | None = None,
 ) -> RewardBreakdown:
     """Compute the reward of a water graph and its breakdown."""
+    return score_many([graph], weights, None if descriptors is None else [descriptors], atomic)[0]
+
+
+def score_many(
+    graphs: list[WaterGraph],
+    weights: RewardWeights = DEFAULT_WEIGHTS,
+    descriptors: list[Descriptors] | None = None,
+    atomic: AtomicGraph | None = None,
+) -> list[RewardBreakdown]:
+    """Score several water graphs, predicting the surrogate's energies of all of them in one batch.
+
+    Args:
+        graphs: The water graphs.
+        weights: The weights.
+        descriptors: Descriptors of each graph, if already computed.
+        atomic: The atomic graph, for a single graph read from a file (see
+            :func:`component_values`).
+
+    Returns:
+        One breakdown per graph, in order.
+    """
     global _evaluations
-    _evaluations += 1
-    values, absent = component_values(graph, descriptors, atomic, weights.degree_target)
-    components = {name: weights.weight(name) * values[name] for name in COMPONENTS if weights.weight(name) != 0.0}
-    absent = tuple(name for name in absent if weights.weight(name) != 0.0)
-    if weights.uses_surrogate:
-        components[SURROGATE_COMPONENT] = weights.surrogate_weight * predicted_energy_per_water(graph, weights.surrogate_model)
-    return RewardBreakdown(float(sum(components.values())), components, absent)
+    if atomic is not None and len(graphs) != 1:
+        raise ValueError("an atomic graph can only be given with a single water graph")
+    _evaluations += len(graphs)
+    energies = predicted_energies(graphs, weights.surrogate_model) if weights.uses_surrogate else None
+    results = []
+    for index, graph in enumerate(graphs):
+        values, absent = component_values(
+            graph, descriptors[index] if descriptors else None, atomic, weights.degree_target
+        )
+        components = {name: weights.weight(name) * values[name] for name in COMPONENTS if weights.weight(name) != 0.0}
+        absent = tuple(name for name in absent if weights.weight(name) != 0.0)
+        if energies is not None:
+            components[SURROGATE_COMPONENT] = weights.surrogate_weight * float(energies[index]) / graph.n_waters
+        results.append(RewardBreakdown(float(sum(components.values())), components, absent))
+    return results
+
+
+def predicted_energies(graphs: list[WaterGraph], model_dir: str) -> np.ndarray:
+    """Return the surrogate's energy of each water graph, kcal/mol, predicting only graphs not seen before.
+
+    Predictions are kept per process for the model folder's current
+    weights (a rewritten ``model.pt`` starts afresh).
+
+    Raises:
+        InputError: if ``model_dir`` is not a usable model folder.
+    """
+    from engine.surrogate.modeldir import ModelDirectory
+    from engine.surrogate.predict import predict_water_graphs
+
+    weights_file = ModelDirectory(model_dir).weights_path
+    try:
+        model_key = f"{Path(model_dir).resolve()}|{weights_file.stat().st_mtime_ns}"
+    except OSError:
+        model_key = str(Path(model_dir).resolve())
+    missing = list(dict.fromkeys(graph for graph in graphs if (model_key, graph) not in _predictions))
+    if missing:
+        for graph, energy in zip(missing, predict_water_graphs(model_dir, missing)):
+            _predictions[(model_key, graph)] = float(energy)
+        while len(_predictions) > MAX_CACHED_PREDICTIONS:
+            _predictions.popitem(last=False)
+    return np.array([_predictions[(model_key, graph)] for graph in graphs])
 
 
 def predicted_energy_per_water(graph: WaterGraph, model_dir: str) -> float:
@@ -336,6 +396,4 @@ def predicted_energy_per_water(graph: WaterGraph, model_dir: str) -> float:
     Raises:
         InputError: if ``model_dir`` is not a usable model folder.
     """
-    from engine.surrogate.predict import predict_water_graphs
-
-    return float(predict_water_graphs(model_dir, [graph])[0]) / graph.n_waters
+    return float(predicted_energies([graph], model_dir)[0]) / graph.n_waters

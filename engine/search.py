@@ -23,7 +23,7 @@ from typing import Callable, Protocol
 from engine.descriptors import Descriptors, describe
 from engine.errors import InputError
 from engine.graphs import MAX_ACCEPTED, MAX_DONATED, WaterGraph, same_network
-from engine.reward import DEFAULT_WEIGHTS, RewardBreakdown, RewardWeights, evaluation_count, score
+from engine.reward import DEFAULT_WEIGHTS, RewardBreakdown, RewardWeights, evaluation_count, score, score_many
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class RewardLookahead:
         self.weights = weights
 
     def score_actions(self, graph: WaterGraph, actions: list[Action]) -> list[float]:
-        return [score(action.apply(graph), self.weights).total for action in actions]
+        return [breakdown.total for breakdown in score_many([action.apply(graph) for action in actions], self.weights)]
 
 
 @dataclass(frozen=True)
@@ -285,7 +285,7 @@ def matches_target(step: Step, target: Target, model: Model, weights: RewardWeig
         return False
     if target.settle:
         actions = valid_actions(step.graph, allow_new_water=False)
-        if actions and max(score(a.apply(step.graph), weights).total for a in actions) > step.reward.total:
+        if actions and max(b.total for b in score_many([a.apply(step.graph) for a in actions], weights)) > step.reward.total:
             return False
     return True
 

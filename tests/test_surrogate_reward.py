@@ -18,9 +18,19 @@ from engine.surrogate.modeldir import ModelDirectory
 from engine.errors import InputError
 from engine.graphs import atomic_graph_from_water
 from engine.cluster import Cluster
-from engine.reward import DEFAULT_WEIGHTS, SURROGATE_COMPONENT, RewardWeights, load_weights, save_weights, score
+from engine import reward as reward_module
+from engine.reward import (
+    DEFAULT_WEIGHTS,
+    SURROGATE_COMPONENT,
+    RewardWeights,
+    load_weights,
+    predicted_energies,
+    save_weights,
+    score,
+    score_many,
+)
 from engine.rl.env import GrowthEnv
-from engine.search import Limits, RewardLookahead, Target, cyclic_pentamer, search
+from engine.search import Limits, RewardLookahead, Target, cyclic_pentamer, search, valid_actions
 from engine.surrogate.predict import predict_file, predict_water_graphs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +62,29 @@ def test_component_is_prediction_per_water(model_dir):
     base = score(graph, DEFAULT_WEIGHTS)
     # The total is a sum of floats in another order than the base reward's.
     assert breakdown.total == pytest.approx(base.total + breakdown.components[SURROGATE_COMPONENT], abs=1e-12)
+
+
+def test_score_many_matches_single_scores(model_dir):
+    pentamer = cyclic_pentamer()
+    graphs = [action.apply(pentamer) for action in valid_actions(pentamer)][:8]
+    weights = surrogate_weights(model_dir)
+    together = score_many(graphs, weights)
+    reward_module._predictions.clear()
+    for graph, breakdown in zip(graphs, together):
+        alone = score(graph, weights)
+        assert alone.components.keys() == breakdown.components.keys()
+        # One batch against one graph at a time: float32 round-off of the predicted energy.
+        assert alone.total == pytest.approx(breakdown.total, abs=1e-4)
+
+
+def test_predictions_follow_rewritten_weights(tmp_path, model_dir):
+    changing = tmp_path / "model"
+    shutil.copytree(model_dir, changing)
+    graph = cyclic_pentamer()
+    before = predicted_energies([graph], str(changing))[0]
+    assert predicted_energies([graph], str(changing))[0] == before
+    shifted_weights(ModelDirectory(changing))
+    assert predicted_energies([graph], str(changing))[0] != before
 
 
 def test_weights_without_model_rejected():
