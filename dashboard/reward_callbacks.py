@@ -221,7 +221,10 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
                 logger.info("preset %r not loaded: %s", choice, error)
                 form = {key: no_update for key in ("sliders", "boxes", "box_classes", "weights", "error", "error_hidden")}
                 return {**form, **preset_message(f"Could not load the preset: {error}", ERROR)}
-            return {**form_outputs(form_for_weights(loaded)), **preset_message(f"Loaded preset {choice.partition('/')[2]!r}.", INFO)}
+            text = f"Loaded preset {choice.partition('/')[2]!r}."
+            if current.uses_surrogate and not loaded.uses_surrogate:
+                text += " It gives the surrogate no weight, so its weight is now 0."
+            return {**form_outputs(form_for_weights(loaded)), **preset_message(text, INFO)}
 
         # When the page is rendered, Dash calls this once with every input of the new layout listed as
         # triggered (or none); a user's edit triggers exactly one input.

@@ -88,7 +88,8 @@ def policy_options(finished_jobs: list[str], chosen: object) -> list[dict]:
 def policy_note() -> str:
     """Return the note under the policy picker."""
     if search_accepts_policy():
-        return "A trained policy proposes the growth steps. Without --weights the search uses its training reward."
+        return ("A trained policy proposes the growth steps. Choose the reward it was trained with: "
+                "a search job with another reward stops with a message that lists the weights that differ.")
     return ("NOTE: the job layer's search kind has no policy parameter yet, so a search with a trained policy "
             "cannot be submitted. Choose None.")
 

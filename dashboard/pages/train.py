@@ -421,7 +421,8 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         if report is None:
             note = "This job wrote no test report." if status.state.is_final else "Results appear when the job has finished."
             return line, figure, True, note, [], no_update, no_update, key
-        note = f"Test set of job {job_id}, in kcal/mol. Click a legend entry to show or hide a baseline."
+        note = (f"Test set of job {job_id}, in kcal/mol. Click a legend entry to show or hide a baseline. "
+                "Sizes without a test cluster have no bar.")
         summary = value_table(summary_rows(report))
         parity = parity_figure(report, uirevision=job_id)
         by_size = mae_by_size_figure(report, uirevision=job_id)
