@@ -164,7 +164,19 @@ def run_search(args: argparse.Namespace) -> int:
     else:
         model = RewardLookahead(weights)
     with tqdm(total=limits.max_results, desc="pathways", disable=None, file=sys.stderr) as bar:
-        result = search(start, target, args.branching, model, weights, limits, lambda _, found: bar.update(found - bar.n))
+
+        reported = [0]
+
+        def report(expansions: int, found: int) -> None:
+            # The last expansion may find more pathways than the bound; only the bound's number is kept.
+            found = min(found, limits.max_results)
+            if found > reported[0]:
+                # One log line whenever pathways were found, which the job layer turns into the job's progress.
+                logger.info("pathway %d/%d found after %d expansions", found, limits.max_results, expansions)
+                bar.update(found - reported[0])
+                reported[0] = found
+
+        result = search(start, target, args.branching, model, weights, limits, report)
     write_pathways(result_to_dict(result, label, target, args.branching, model.name, weights, limits), args.out)
     logger.info("wrote %d pathways to %s (stopped by %s)", len(result.pathways), args.out, result.stopped_by)
     return 0

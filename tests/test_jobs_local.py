@@ -62,6 +62,11 @@ def test_search_job_succeeds(manager):
     assert messages[0] == "started"
     assert messages[-1] == "finished"
     assert "search stopped by max_results" in messages
+    # An entry whenever pathways were found (one expansion may find several), so the Jobs page
+    # shows the share of the pathway bound reached.
+    counts = [entry["metrics"]["pathways"] for entry in folder.read_progress() if entry["message"].startswith("pathway ")]
+    assert counts == sorted(set(counts))
+    assert counts[-1] == 10
     assert "wrote 10 pathways" in folder.log_path.read_text()
     assert json.loads(folder.spec_path.read_text())["params"]["target_size"] == 7
 

@@ -437,6 +437,10 @@ def test_progress_lines_parsed():
                                 "validation_mae": 9.95, "lr": 0.003}
     entry = parse_progress_line("INFO engine.search: search stopped by max_results after 102 expansions: 11 pathways in 0.4 s")
     assert entry["metrics"] == {"expansions": 102, "pathways": 11}
+    entry = parse_progress_line("2026-12-04 23:40:01,000 INFO engine.cli: pathway 3/10 found after 40 expansions")
+    assert entry["fraction"] == 0.3
+    assert entry["message"] == "pathway 3/10 found"
+    assert entry["metrics"] == {"expansions": 40, "pathways": 3}
     assert parse_progress_line("nothing to see") is None
 
 
