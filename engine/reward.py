@@ -364,6 +364,11 @@ def score_many(
     return results
 
 
+def clear_prediction_cache() -> None:
+    """Forget the surrogate predictions kept by :func:`predicted_energies` (for benchmarks)."""
+    _predictions.clear()
+
+
 def predicted_energies(graphs: list[WaterGraph], model_dir: str) -> np.ndarray:
     """Return the surrogate's energy of each water graph, kcal/mol, predicting only graphs not seen before.
 
