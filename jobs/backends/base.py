@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import abc
 import json
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from jobs.kinds import CommandContext
 from jobs.spec import JobSpec
-from jobs.status import JobState, JobStatus, parse_time
+from jobs.status import JobState, JobStatus, parse_time, utc_now
 from jobs.store import RunFolder, RunStore
 
 
@@ -31,6 +32,30 @@ def record_lost_if_never_launched(folder: RunFolder, status: JobStatus, missing_
                                                     f"{MISSING_LAUNCH_TIMEOUT_S:.0f} s of submission")
 
 
+def record_vanished(folder: RunFolder, scheduler: str) -> JobStatus:
+    """Finish a job that its batch scheduler no longer knows and that recorded no final state.
+
+    It counts as cancelled when a cancel was requested, else as lost.
+    """
+    status = folder.read_status()
+    if status.state.is_final:
+        return status
+    if status.cancel_requested_at:
+        return folder.record_final(JobState.CANCELLED, None, "cancelled on request")
+    return folder.record_final(
+        JobState.LOST, None, f"{scheduler} no longer knows job {status.scheduler_id} and no final state was recorded"
+    )
+
+
+def request_cancel(folder: RunFolder) -> JobStatus:
+    """Record in the folder that a cancel was requested (keeping the first request's time) and return the status."""
+
+    def request(record: JobStatus) -> None:
+        record.cancel_requested_at = record.cancel_requested_at or utc_now()
+
+    return folder.update_status(request)
+
+
 class Backend(abc.ABC):
     """Starts, watches and cancels jobs; the run folder stays the record of each job.
 
@@ -43,6 +68,15 @@ class Backend(abc.ABC):
 
     def __init__(self, store: RunStore):
         self.store = store
+
+    def wait_final(self, folder: RunFolder, grace_s: float, poll_s: float) -> JobStatus:
+        """Refresh the job every ``poll_s`` seconds until it is final or ``grace_s`` seconds have passed."""
+        deadline = time.monotonic() + grace_s
+        while True:
+            status = self.refresh(folder)
+            if status.state.is_final or time.monotonic() > deadline:
+                return status
+            time.sleep(poll_s)
 
     @abc.abstractmethod
     def check_available(self) -> None:

@@ -16,14 +16,14 @@ import subprocess
 import time
 from pathlib import Path
 
-from jobs.backends.base import Backend, record_lost_if_never_launched
+from jobs.backends.base import Backend, record_lost_if_never_launched, request_cancel
 from jobs.errors import SchedulerError
 from jobs.kinds import CommandContext
 from jobs.paths import PROJECT_ROOT, local_python
 from jobs.processes import JOB_ID_VARIABLE, group_members, process_alive, signal_job_processes, start_ticks
 from jobs.slots import default_max_running
 from jobs.spec import JobSpec
-from jobs.status import JobState, JobStatus, utc_now
+from jobs.status import JobState, JobStatus
 from jobs.store import RunFolder, RunStore
 
 logger = logging.getLogger(__name__)
@@ -117,10 +117,7 @@ class LocalBackend(Backend):
         if not _on_this_host(status):
             raise SchedulerError(f"job {folder.job_id} runs on host {status.host}; cancel it there")
 
-        def request(record: JobStatus) -> None:
-            record.cancel_requested_at = record.cancel_requested_at or utc_now()
-
-        status = folder.update_status(request)
+        status = request_cancel(folder)
         if status.pgid is not None:
             self._terminate(folder.job_id, status, grace_s)
         status = folder.read_status()

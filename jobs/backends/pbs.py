@@ -14,16 +14,15 @@ import re
 import shlex
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
-from jobs.backends.base import Backend, record_lost_if_never_launched
+from jobs.backends.base import Backend, record_lost_if_never_launched, record_vanished, request_cancel
 from jobs.backends.slurm import environment_setup_lines
 from jobs.errors import JobSpecError, SchedulerError
 from jobs.kinds import CommandContext
 from jobs.profiles import SiteProfile, check_directive_path
 from jobs.spec import JobSpec, Resources
-from jobs.status import JobState, JobStatus, utc_now
+from jobs.status import JobState, JobStatus
 from jobs.store import RunFolder, RunStore
 
 logger = logging.getLogger(__name__)
@@ -166,7 +165,7 @@ class PbsBackend(Backend):
         result = self._run(["qstat", "-x", "-f", "-F", "json", status.scheduler_id])
         if result.returncode != 0:
             if "Unknown Job Id" in result.stderr or "Job has finished" in result.stderr:
-                return self._record_vanished(folder)
+                return record_vanished(folder, "PBS")
             raise SchedulerError(f"qstat failed (exit {result.returncode}): {result.stderr.strip()}")
         try:
             jobs = json.loads(result.stdout).get("Jobs", {})
@@ -174,7 +173,7 @@ class PbsBackend(Backend):
             raise SchedulerError(f"qstat printed invalid JSON: {error}") from None
         record = next(iter(jobs.values()), None)
         if record is None:
-            return self._record_vanished(folder)
+            return record_vanished(folder, "PBS")
         state_letter = str(record.get("job_state", ""))
         if state_letter in QUEUED_STATES or state_letter in RUNNING_STATES:
             def track(current: JobStatus) -> None:
@@ -193,32 +192,15 @@ class PbsBackend(Backend):
             return folder.record_final(JobState.SUCCEEDED, 0)
         return folder.record_final(JobState.FAILED, exit_status, f"PBS job ended with Exit_status {exit_status}")
 
-    def _record_vanished(self, folder: RunFolder) -> JobStatus:
-        status = folder.read_status()
-        if status.state.is_final:
-            return status
-        if status.cancel_requested_at:
-            return folder.record_final(JobState.CANCELLED, None, "cancelled on request")
-        return folder.record_final(JobState.LOST, None, f"PBS no longer knows job {status.scheduler_id} and no "
-                                                        f"final state was recorded")
-
     def cancel(self, folder: RunFolder, grace_s: float) -> JobStatus:
         status = self.refresh(folder)
         if status.state.is_final:
             return status
 
-        def request(record: JobStatus) -> None:
-            record.cancel_requested_at = record.cancel_requested_at or utc_now()
-
-        status = folder.update_status(request)
+        status = request_cancel(folder)
         result = self._run(["qdel", status.scheduler_id])
         if result.returncode != 0:
             raise SchedulerError(f"qdel {status.scheduler_id} failed (exit {result.returncode}): "
                                  f"{result.stderr.strip()}")
-        deadline = time.monotonic() + grace_s
-        while True:
-            status = self.refresh(folder)
-            if status.state.is_final or time.monotonic() > deadline:
-                return status
-            time.sleep(0.5)
+        return self.wait_final(folder, grace_s, 0.5)
 

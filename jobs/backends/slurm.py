@@ -22,15 +22,14 @@ import re
 import shlex
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
-from jobs.backends.base import Backend, record_lost_if_never_launched
+from jobs.backends.base import Backend, record_lost_if_never_launched, record_vanished, request_cancel
 from jobs.errors import SchedulerError
 from jobs.kinds import CommandContext
 from jobs.profiles import SiteProfile, check_directive_path
 from jobs.spec import JobSpec, Resources
-from jobs.status import JobState, JobStatus, utc_now
+from jobs.status import JobState, JobStatus
 from jobs.store import RunFolder, RunStore
 
 logger = logging.getLogger(__name__)
@@ -315,7 +314,7 @@ class SlurmBackend(Backend):
             return record_lost_if_never_launched(folder, status, "Slurm job id")
         records = self._scheduler_records(status)
         if records is None:
-            return self._record_vanished(folder)
+            return record_vanished(folder, "Slurm")
         state, exit_code, reason, shown = summarize_states(records)
 
         if not state.is_final:
@@ -341,36 +340,19 @@ class SlurmBackend(Backend):
 
         return folder.update_status(note)
 
-    def _record_vanished(self, folder: RunFolder) -> JobStatus:
-        status = folder.read_status()
-        if status.state.is_final:
-            return status
-        if status.cancel_requested_at:
-            return folder.record_final(JobState.CANCELLED, None, "cancelled on request")
-        return folder.record_final(JobState.LOST, None, f"Slurm no longer knows job {status.scheduler_id} and "
-                                                        f"no final state was recorded")
-
     def cancel(self, folder: RunFolder, grace_s: float) -> JobStatus:
         status = self.refresh(folder)
         if status.state.is_final:
             return status
 
-        def request(record: JobStatus) -> None:
-            record.cancel_requested_at = record.cancel_requested_at or utc_now()
-
-        status = folder.update_status(request)
+        status = request_cancel(folder)
         if status.scheduler_id is not None:
             result = self._run(["scancel", *self._cluster_options(status), status.scheduler_id])
             if result.returncode != 0 and "Invalid job id" not in result.stderr:
                 raise SchedulerError(f"scancel {status.scheduler_id} failed (exit {result.returncode}): "
                                      f"{result.stderr.strip()}")
             logger.info("job %s: sent scancel for Slurm job %s", folder.job_id, status.scheduler_id)
-        deadline = time.monotonic() + grace_s
-        while True:
-            status = self.refresh(folder)
-            if status.state.is_final or time.monotonic() > deadline:
-                return status
-            time.sleep(0.2)
+        return self.wait_final(folder, grace_s, 0.2)
 
 
 def _task_exit_codes(folder: RunFolder, status: JobStatus) -> list[int] | None:
