@@ -8,7 +8,6 @@ input shows a message and leaves the charts as they were.
 from __future__ import annotations
 
 import logging
-import time
 
 import numpy as np
 from dash import Dash, Input, Output, State, ctx, html, no_update
@@ -153,6 +152,8 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
             raise PredictionsNotReady(f"the surrogate's energies are missing: {failure}")
         try:
             predicted = tables.cached_predictions(dataset, weights.surrogate_model)
+        except InputError as error:
+            raise PredictionsNotReady(f"the surrogate's energies are missing: {error}") from None
         except OSError as error:
             raise InputError(f"cannot read {dataset.name} ({error})") from None
         if predicted is None:
@@ -288,7 +289,6 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         Output("reward-agreement-message", "children"),
         Output("reward-agreement-message", "hidden"),
         Output("reward-agreement-message", "className"),
-        Output("reward-predictions-missing", "data"),
         Input(WEIGHTS_STORE, "data"),
         Input("reward-dataset", "data"),
         Input("reward-size", "value"),
@@ -303,35 +303,35 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
             k = parse_top_k(top_k)
             weights = dashboard_weights(stored, runs_dir)
             dataset, table = loaded_table(dataset_data)
-            predicted = predictions(dataset, weights)
-        except PredictionsNotReady as waiting:
-            if str(waiting) != PREDICTING:
-                return no_update, no_update, no_update, f"{waiting}", False, ERROR, no_update
-            # The dataset callbacks request the predictions unless that request is already running.
-            missing = {"model": weights.surrogate_model, "at": time.time()}
-            return no_update, no_update, no_update, PREDICTING, False, INFO, missing
         except InputError as error:
             logger.info("charts of %r not updated: %s", dataset_data.get("name"), error)
-            return no_update, no_update, no_update, f"The charts were not updated: {error}.", False, ERROR, no_update
+            return no_update, no_update, no_update, f"The charts were not updated: {error}.", False, ERROR
+        notes, kind = [], INFO
+        try:
+            predicted = predictions(dataset, weights)
+        except PredictionsNotReady as waiting:
+            # Until the predictions are there (or when they failed), the charts show the other components.
+            predicted, weights = None, without_surrogate(weights)
+            notes.append(f"The charts leave out the surrogate's component: {waiting}")
+            kind = INFO if str(waiting) == PREDICTING else ERROR
+        except InputError as error:
+            logger.info("charts of %r not updated: %s", dataset_data.get("name"), error)
+            return no_update, no_update, no_update, f"The charts were not updated: {error}.", False, ERROR
         size = None if size in (None, ALL_SIZES) else int(size)
         rewards = table.rewards(weights, predicted)
         index = selected.get("index") if selected else None
         try:
             agreement = agreement_by_size(rewards, table.energies, table.n_waters, k)
         except NoEnergiesError:
-            return (
-                reward_histogram(table, rewards, size),
-                html.P(NO_ENERGIES, className="muted"),
-                empty_figure("No energies: no rank correlation."),
-                NO_ENERGIES,
-                False,
-                INFO,
-                no_update,
+            figures = reward_histogram(table, rewards, size), html.P(NO_ENERGIES, className="muted"), empty_figure(
+                "No energies: no rank correlation."
             )
+            return *figures, " ".join([*notes, NO_ENERGIES]), False, kind
         missing = int(np.count_nonzero(np.isnan(table.energies)))
-        note = f"{missing} cluster(s) without an energy are left out of the chart and the table." if missing else ""
+        if missing:
+            notes.append(f"{missing} cluster(s) without an energy are left out of the chart and the table.")
         figures = scatter_figure(table, rewards, size, index), agreement_table(agreement), spearman_figure(agreement)
-        return *figures, note, not note, INFO, no_update
+        return *figures, " ".join(notes), not notes, kind
 
     @app.callback(
         Output("reward-selected", "data"),

@@ -29,6 +29,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
+# Imported at server start rather than inside a callback: background computations run in
+# forked processes, and a module that another thread is still importing at the moment of
+# the fork stays locked in the child, which then waits forever when it imports it too.
+import engine.surrogate.predict  # noqa: F401
 from engine.components import ComponentCache, ComponentTable
 from engine.surrogate.modeldir import ModelDirectory
 from engine.errors import ClusterFormatError, InputError

@@ -20,10 +20,6 @@ The stores involved, in the order a new dataset passes through them:
 ``reward-predictions``
     Changes whenever a model's predictions arrive in memory (or fail), so
     the charts that use them are drawn again.
-``reward-predictions-missing``
-    Set by the charts when the predictions they need are neither in memory
-    nor in the disk cache (dropped from memory, or the model was retrained),
-    so that they are requested again.
 """
 
 from __future__ import annotations
@@ -112,12 +108,11 @@ def register_dataset_callbacks(app: Dash, context: DashboardContext, tables: Com
         Output("reward-source-error", "hidden"),
         Input("reward-source", "data"),
         Input(WEIGHTS_STORE, "data"),
-        Input("reward-predictions-missing", "data"),
         State("reward-dataset", "data"),
         State("reward-job-request", "data"),
         State("reward-job-result", "data"),
     )
-    def request_table(source, stored, _missing, shown, last_request, last_result):
+    def request_table(source, stored, shown, last_request, last_result):
         message, hidden = "", True
         try:
             dataset = resolve_source(source, context)
@@ -127,18 +122,22 @@ def register_dataset_callbacks(app: Dash, context: DashboardContext, tables: Com
             dataset, source = resolve_source(None, context), None
         else:
             source = no_update
-            if ctx.triggered_id in (WEIGHTS_STORE, "reward-predictions-missing"):
+            if ctx.triggered_id == WEIGHTS_STORE:
                 # Only a new dataset choice changes the message about the dataset choice.
                 message, hidden = no_update, no_update
         model = needed_model(stored)
         try:
             held = tables.in_memory(dataset)
-            ready = model is None or tables.predictions_in_memory(dataset, model) is not None
-            # A cancelled prediction starts again when the user changes the weights.
-            failed = model is not None and tables.failure(dataset, model, retry=ctx.triggered_id == WEIGHTS_STORE) is not None
         except InputError as error:
             logger.error("cannot read dataset %s: %s", dataset.path, error)
             return no_update, no_update, source, f"Could not read the dataset: {error}", False
+        # A cancelled prediction starts again when the user changes the weights.
+        failed = model is not None and tables.failure(dataset, model, retry=ctx.triggered_id == WEIGHTS_STORE) is not None
+        try:
+            # Predictions dropped from memory are read back from the disk cache here.
+            ready = model is None or tables.cached_predictions(dataset, model) is not None
+        except (InputError, OSError):
+            ready = False  # the background computation reports what is wrong
         # A dataset that is already shown is not sent again: that would select its best cluster anew.
         shown_now = no_update if shown == dataset.to_dict() else dataset.to_dict()
         if held is not None and (ready or failed):

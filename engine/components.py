@@ -372,7 +372,7 @@ class ComponentCache:
             InputError: if the file cannot be read or the folder is not a usable model folder.
             Cancelled: when ``progress`` returns False.
         """
-        from engine.surrogate.predict import model_digest
+        from engine.surrogate.modeldir import model_digest
 
         key = self._predictions_key(path, model_dir)
         cached = self.cache.get(key)
@@ -398,7 +398,9 @@ class ComponentCache:
 
     @staticmethod
     def _predictions_key(path: str | Path, model_dir: str | Path) -> tuple[str, str, str]:
-        from engine.surrogate.predict import model_digest
+        # The model folder module needs torch but not DGL, so a server that only reads
+        # cached predictions never imports DGL (an import racing a fork can deadlock the child).
+        from engine.surrogate.modeldir import model_digest
 
         return ("predictions", file_digest(path), model_digest(model_dir))
 

@@ -8,6 +8,7 @@ table that the app stored in its cache folder.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from engine.components import ComponentCache, ComponentTable
 from dashboard.reward_logic import format_weight
 from engine.defaults import DEFAULT_DATASET
 from engine.fitting import fit_with_split
-from engine.reward import DEFAULT_WEIGHTS, RewardWeights
+from engine.reward import DEFAULT_WEIGHTS, SURROGATE_COMPONENT, RewardWeights
 from tests.browser_support import chromium, fresh_page, running_app, skip_without_chromium
 from tests.engine_fixtures import TFRECORD_PATH, require_file
 
@@ -51,13 +52,18 @@ LARGE_TABLE_TIMEOUT_MS = 180_000
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def runs_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, runs_dir):
     """Start ``app.py``, yield ``(url, cache_dir)`` and stop it afterwards."""
     skip_without_chromium()
     cache_dir = tmp_path_factory.mktemp("cache")
     presets_dir = tmp_path_factory.mktemp("presets")
     log_path = tmp_path_factory.mktemp("log") / "app.log"
-    environment = {"DESIGN_CACHE_DIR": str(cache_dir), "DESIGN_PRESETS_DIR": str(presets_dir)}
+    environment = {"DESIGN_CACHE_DIR": str(cache_dir), "DESIGN_PRESETS_DIR": str(presets_dir), "DESIGN_RUNS_DIR": str(runs_dir)}
     with running_app(log_path, environment) as (url, _):
         yield url, cache_dir
 
@@ -151,6 +157,38 @@ def test_weights_kept_when_returning_to_page(server, page):
     for other, text in spearman_texts(table, both).items():
         expect(page.locator(f"#reward-spearman-{other}")).to_have_text(text)
     expect(page.locator("#reward-input-rings_4")).to_have_value("2")
+    assert errors == []
+
+
+def test_unusable_surrogate_model_shows_message(server, runs_dir, page):
+    from playwright.sync_api import expect
+
+    url, _ = server
+    page, errors = page
+    # A model folder written by another format version of the program.
+    model = runs_dir / "20261204-000000-train-surrogate-0a0b0c" / "artifacts" / "model"
+    model.mkdir(parents=True)
+    (model / "model.json").write_text(json.dumps({"format_version": 999}))
+    (model / "model.pt").write_bytes(b"weights of another version")
+    open_reward_page(page, url)
+    before = page.locator("#reward-agreement-table").inner_text()
+
+    weights = {**DEFAULT_WEIGHTS.to_dict(), "surrogate": {"model": str(model), "weight": -1.0}}
+    page.evaluate("weights => sessionStorage.setItem('reward-weights', JSON.stringify(weights))", weights)
+    page.reload()
+
+    expect(page.locator("#reward-surrogate-model")).to_contain_text("Model of job 20261204-000000-train-surrogate-0a0b0c")
+    expect(page.locator(f"#reward-input-{SURROGATE_COMPONENT}")).to_have_value("-1")
+    expect(page.locator("#reward-job-message")).to_contain_text(
+        "Could not predict the energies with the surrogate", timeout=FIRST_TABLE_TIMEOUT_MS
+    )
+    message = page.locator("#reward-agreement-message")
+    expect(message).to_contain_text("The charts leave out the surrogate's component: the surrogate's energies are missing")
+    # Without the surrogate's component the weights are the defaults, so the table is the one shown before.
+    assert page.locator("#reward-agreement-table").inner_text() == before
+    page.fill(f"#reward-input-{SURROGATE_COMPONENT}", "0")
+    page.press(f"#reward-input-{SURROGATE_COMPONENT}", "Enter")
+    expect(page.locator("#reward-agreement-message")).to_be_hidden()
     assert errors == []
 
 

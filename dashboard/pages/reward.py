@@ -296,7 +296,6 @@ def layout() -> html.Div:
         dcc.Store(id="reward-selected"),
         dcc.Store(id="reward-fit"),
         dcc.Store(id="reward-predictions"),
-        dcc.Store(id="reward-predictions-missing"),
         dcc.Store(id="reward-preset-version", data=0),
     ]
     return html.Div(

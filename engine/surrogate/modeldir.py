@@ -20,6 +20,7 @@ run killed while writing leaves the previous file intact.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -258,3 +259,20 @@ class ModelDirectory:
 
     def write_report(self, report: dict) -> None:
         atomic_write_text(self.report_path, json.dumps(report, indent=2) + "\n")
+
+
+def model_digest(path: str | Path) -> str:
+    """Return the SHA-256 of a model directory's weights file, which changes whenever the model is retrained.
+
+    Raises:
+        ModelMismatchError: if the folder has no readable ``model.pt``.
+    """
+    weights = ModelDirectory(path).weights_path
+    digest = hashlib.sha256()
+    try:
+        with open(weights, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as error:
+        raise ModelMismatchError(f"{path} is not a usable model folder: cannot read {weights.name} ({error.strerror})") from None
+    return digest.hexdigest()

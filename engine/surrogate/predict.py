@@ -10,7 +10,6 @@ when ``model.pt`` changes.
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,23 +93,6 @@ def resolve_model(model: str | Path | LoadedModel) -> LoadedModel:
     weights = ModelDirectory(model).weights_path
     modified = weights.stat().st_mtime_ns if weights.is_file() else 0
     return _load_cached(str(Path(model).resolve()), modified)
-
-
-def model_digest(path: str | Path) -> str:
-    """Return the SHA-256 of a model directory's weights file, which changes whenever the model is retrained.
-
-    Raises:
-        ModelMismatchError: if the folder has no readable ``model.pt``.
-    """
-    weights = ModelDirectory(path).weights_path
-    digest = hashlib.sha256()
-    try:
-        with open(weights, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except OSError as error:
-        raise ModelMismatchError(f"{path} is not a usable model folder: cannot read {weights.name} ({error.strerror})") from None
-    return digest.hexdigest()
 
 
 def predict_store(model: str | Path | LoadedModel, store: GraphStore, batch_size: int = PREDICT_BATCH_SIZE) -> np.ndarray:

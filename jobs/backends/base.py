@@ -33,7 +33,7 @@ def record_lost_if_never_launched(folder: RunFolder, status: JobStatus, missing_
 
 
 def record_vanished(folder: RunFolder, scheduler: str) -> JobStatus:
-    """Finish a job that its batch scheduler no longer knows and that recorded no final state.
+    """Finish a job that its batch scheduler no longer lists and that recorded no final state.
 
     It counts as cancelled when a cancel was requested, else as lost.
     """
