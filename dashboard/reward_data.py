@@ -29,9 +29,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-# Imported at server start rather than inside a callback: background computations run in
-# forked processes, and a module that another thread is still importing at the moment of
-# the fork stays locked in the child, which then waits forever when it imports it too.
+# Imported at server start rather than inside a callback. Background computations run in
+# forked processes, and a module that another thread is still importing when the process
+# forks can stay locked in the child. The child then hangs when it imports that module; a
+# Reward page test hung this way while a callback imported DGL for the first time.
 import engine.surrogate.predict  # noqa: F401
 from engine.components import ComponentCache, ComponentTable
 from engine.surrogate.modeldir import ModelDirectory
