@@ -71,15 +71,21 @@ def form_field(label: str, component, component_id: str) -> html.Div:
     return html.Div([html.Label(label, htmlFor=component_id), component], className="form-field")
 
 
-def number_field(label: str, component_id: str, value: object = None, placeholder: str | None = None) -> html.Div:
+def number_field(
+    label: str, component_id: str, value: object = None, placeholder: str | None = None, persist: bool = False
+) -> html.Div:
     """Build a labelled number input.
 
     The input sets no ``min`` or ``step``. A browser keeps the last valid
     value of a number input that breaks them, so a bound typed by mistake
     would be replaced by the old value without a word. Without them, the
     job layer rejects the value with a message that names the field.
+
+    With ``persist``, a value the user typed is kept in the browser tab's
+    session and shown again when the page is opened again.
     """
-    box = dcc.Input(id=component_id, type="number", value=value, placeholder=placeholder, className="number-input")
+    options = {"persistence": True, "persistence_type": "session"} if persist else {}
+    box = dcc.Input(id=component_id, type="number", value=value, placeholder=placeholder, className="number-input", **options)
     return form_field(label, box, component_id)
 
 

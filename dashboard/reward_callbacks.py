@@ -24,7 +24,7 @@ from dashboard import graph_view
 from dashboard.context import DashboardContext
 from dashboard.reward_ids import ALL_SIZES, WEIGHTS_STORE, box_id, slider_id
 from dashboard.reward_data import ComponentTables, DatasetFile, resolve_source, water_graphs
-from dashboard.reward_dataset_callbacks import register_dataset_callbacks
+from dashboard.reward_dataset_callbacks import CANCELLED, register_dataset_callbacks
 from dashboard.reward_logic import (
     FIELDS,
     check_surrogate_model,
@@ -119,7 +119,15 @@ def preset_metadata(weights: RewardWeights, fit: dict | None) -> dict:
 
 
 class PredictionsNotReady(InputError):
-    """Raised when the weights use the surrogate and its predictions for the dataset are not in memory."""
+    """Raised when the weights use the surrogate and its predictions for the dataset are not available.
+
+    Attributes:
+        failed: Whether the predictions failed, rather than being computed or cancelled by the user.
+    """
+
+    def __init__(self, message: str, failed: bool = True):
+        super().__init__(message)
+        self.failed = failed
 
 
 def without_surrogate(weights: RewardWeights) -> RewardWeights:
@@ -149,7 +157,7 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
             return None
         failure = tables.failure(dataset, weights.surrogate_model)
         if failure is not None:
-            raise PredictionsNotReady(f"the surrogate's energies are missing: {failure}")
+            raise PredictionsNotReady(f"the surrogate's energies are missing: {failure}", failed=failure != CANCELLED)
         try:
             predicted = tables.cached_predictions(dataset, weights.surrogate_model)
         except InputError as error:
@@ -157,7 +165,7 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         except OSError as error:
             raise InputError(f"cannot read {dataset.name} ({error})") from None
         if predicted is None:
-            raise PredictionsNotReady(PREDICTING)
+            raise PredictionsNotReady(PREDICTING, failed=False)
         return predicted
 
     @app.callback(
@@ -312,8 +320,8 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         except PredictionsNotReady as waiting:
             # Until the predictions are there (or when they failed), the charts show the other components.
             predicted, weights = None, without_surrogate(weights)
-            notes.append(f"The charts leave out the surrogate's component: {waiting}")
-            kind = INFO if str(waiting) == PREDICTING else ERROR
+            notes.append(f"The charts leave out the surrogate's component: {str(waiting).rstrip('.')}.")
+            kind = ERROR if waiting.failed else INFO
         except InputError as error:
             logger.info("charts of %r not updated: %s", dataset_data.get("name"), error)
             return no_update, no_update, no_update, f"The charts were not updated: {error}.", False, ERROR

@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 #: Milliseconds between two polls of a running background job.
 POLL_INTERVAL_MS = 400
 #: Message shown when the user cancelled a model's predictions.
-CANCELLED = "the prediction was cancelled; change a weight to start it again"
+CANCELLED = "the prediction was cancelled; change a weight or load the dataset again to restart it"
 
 
 def fallback_source(current: dict | None) -> dict | None:
@@ -106,11 +106,13 @@ def register_dataset_callbacks(app: Dash, context: DashboardContext, tables: Com
         Output("reward-source", "data"),
         Output("reward-source-error", "children"),
         Output("reward-source-error", "hidden"),
+        Output("reward-job-message", "hidden", allow_duplicate=True),
         Input("reward-source", "data"),
         Input(WEIGHTS_STORE, "data"),
         State("reward-dataset", "data"),
         State("reward-job-request", "data"),
         State("reward-job-result", "data"),
+        prevent_initial_call="initial_duplicate",
     )
     def request_table(source, stored, shown, last_request, last_result):
         message, hidden = "", True
@@ -130,9 +132,9 @@ def register_dataset_callbacks(app: Dash, context: DashboardContext, tables: Com
             held = tables.in_memory(dataset)
         except InputError as error:
             logger.error("cannot read dataset %s: %s", dataset.path, error)
-            return no_update, no_update, source, f"Could not read the dataset: {error}", False
-        # A cancelled prediction starts again when the user changes the weights.
-        failed = model is not None and tables.failure(dataset, model, retry=ctx.triggered_id == WEIGHTS_STORE) is not None
+            return no_update, no_update, source, f"Could not read the dataset: {error}", False, no_update
+        # A cancelled prediction starts again on the user's next change of the weights or the dataset.
+        failed = model is not None and tables.failure(dataset, model, retry=ctx.triggered_id is not None) is not None
         try:
             # Predictions dropped from memory are read back from the disk cache here.
             ready = model is None or tables.cached_predictions(dataset, model) is not None
@@ -141,11 +143,12 @@ def register_dataset_callbacks(app: Dash, context: DashboardContext, tables: Com
         # A dataset that is already shown is not sent again: that would select its best cluster anew.
         shown_now = no_update if shown == dataset.to_dict() else dataset.to_dict()
         if held is not None and (ready or failed):
-            return shown_now, no_update, source, message, hidden
+            return shown_now, no_update, source, message, hidden, no_update
         if pending(last_request, last_result, dataset.source, model):
-            return no_update, no_update, source, message, hidden
+            return no_update, no_update, source, message, hidden, no_update
         request = {"source": dataset.source, "model": model, "requested_at": time.time()}
-        return (shown_now if held is not None else no_update), request, source, message, hidden
+        # A new computation hides the outcome of the previous one.
+        return (shown_now if held is not None else no_update), request, source, message, hidden, True
 
     @app.callback(
         Output("reward-job-result", "data"),

@@ -179,12 +179,19 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
         Output("search-reward", "value"),
         Output("search-policy-note", "children"),
         Input("search-page-ready", "data"),
-        State("search-reward", "value"),
+        State("search-reward-choice", "data"),
     )
     def list_rewards(_ready, chosen):
+        # The last choice is kept in the tab's session, so the page shows it again when opened again.
         options = reward_options(folders)
         values = [option["value"] for option in options]
         return options, chosen if chosen in values else DEFAULT_REWARD, policy_note()
+
+    @app.callback(Output("search-reward-choice", "data"), Input("search-reward", "value"))
+    def remember_reward(chosen):
+        if not chosen:
+            raise PreventUpdate
+        return chosen
 
     @app.callback(Output("search-reward-note", "children"), Input("search-reward", "value"), Input(WEIGHTS_STORE, "data"))
     def describe_reward(choice, current_weights):

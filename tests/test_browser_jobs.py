@@ -112,6 +112,26 @@ def test_search_job_opens_in_pathways(server, page):
     assert errors == []
 
 
+def test_search_form_kept_when_returning(server, page):
+    from playwright.sync_api import expect
+
+    url, _ = server
+    browser_page, errors = page
+    browser_page.goto(url + "search")
+    fill_search_form(browser_page, 9, 2, max_results=4)
+    browser_page.click("#search-reward")
+    browser_page.get_by_role("option", name="Current weights of the Reward page").click()
+
+    browser_page.click("#nav-jobs")
+    browser_page.click("#nav-search")
+
+    expect(browser_page.locator("#search-target-size")).to_have_value("9")
+    expect(browser_page.locator("#search-branching")).to_have_value("2")
+    expect(browser_page.locator("#search-max-results")).to_have_value("4")
+    expect(browser_page.locator("#search-reward")).to_contain_text("Current weights of the Reward page")
+    assert errors == []
+
+
 def test_invalid_search_shows_error(server, page):
     from playwright.sync_api import expect
 

@@ -5,8 +5,10 @@ pentamer, the cluster selected on the Data page (the app-level
 ``data-selected-cluster`` store), or a frame of a file. That file is an
 upload or a file on the server, kept in the ``search-start-file`` store
 (session storage) in the forms of :mod:`dashboard.reward_data`. The reward is a preset or the
-current weights of the Reward page, which are saved as a preset for the job.
-The policy is none (the engine's one-step reward look-ahead) or a finished
+current weights of the Reward page, which are saved as a preset for the job;
+the chosen reward is kept in the ``search-reward-choice`` store and the
+numbers of the form by Dash's persistence, both in session storage, so the
+form shows them again when the page is opened again. The policy is none (the engine's one-step reward look-ahead) or a finished
 train-policy job, by default the one chosen on the Jobs page (the app-level
 ``selected-policy`` store).
 
@@ -103,11 +105,11 @@ def search_card() -> html.Div:
             html.H3("Design search"),
             html.Div(
                 [
-                    number_field("Target size (waters)", "search-target-size", DEFAULT_TARGET_SIZE),
-                    number_field("Branching factor b", "search-branching", DEFAULT_BRANCHING),
-                    number_field("Max results", "search-max-results", DEFAULT_MAX_RESULTS),
-                    number_field("Max expansions", "search-max-expansions", DEFAULT_MAX_EXPANSIONS),
-                    number_field("Max seconds", "search-max-seconds", DEFAULT_MAX_SECONDS),
+                    number_field("Target size (waters)", "search-target-size", DEFAULT_TARGET_SIZE, persist=True),
+                    number_field("Branching factor b", "search-branching", DEFAULT_BRANCHING, persist=True),
+                    number_field("Max results", "search-max-results", DEFAULT_MAX_RESULTS, persist=True),
+                    number_field("Max expansions", "search-max-expansions", DEFAULT_MAX_EXPANSIONS, persist=True),
+                    number_field("Max seconds", "search-max-seconds", DEFAULT_MAX_SECONDS, persist=True),
                 ],
                 className="form-grid",
             ),
@@ -150,8 +152,8 @@ def policy_card() -> html.Div:
             ),
             html.Div(
                 [
-                    number_field("Episodes", "search-policy-episodes", DEFAULT_EPISODES),
-                    number_field("Seed", "search-policy-seed", None, placeholder="config"),
+                    number_field("Episodes", "search-policy-episodes", DEFAULT_EPISODES, persist=True),
+                    number_field("Seed", "search-policy-seed", None, placeholder="config", persist=True),
                 ],
                 className="form-grid",
             ),
@@ -181,6 +183,7 @@ def layout() -> html.Div:
             dcc.Store(id="search-last-job-id", storage_type="session"),
             dcc.Store(id="search-policy-key"),
             dcc.Store(id="search-page-ready", data=True),
+            dcc.Store(id="search-reward-choice", storage_type="session"),
             dcc.Interval(id="search-interval", interval=REFRESH_INTERVAL_MS),
             html.Div([start_card(), search_card()], className="columns columns-narrow-left"),
             policy_card(),
