@@ -15,6 +15,7 @@ import pytest
 from dashboard.formatting import format_value
 from engine.descriptors import describe
 from engine.pathways import PathwaysFile, load_pathways
+from engine.reward import DEFAULT_WEIGHTS, RewardWeights, score
 from tests.browser_support import chromium, fresh_page, running_app, skip_without_chromium
 
 pytestmark = pytest.mark.browser
@@ -108,6 +109,35 @@ def test_pathways_page_shows_file_values(server, browser_page):
         assert expected["pathways-aspl"] == format_value(described.aspl)
         assert expected["pathways-degree-mean"] == format_value(described.degree_mean)
 
+    assert errors == []
+
+
+def test_rescored_breakdown_shown_with_stored_one(server, browser_page):
+    from playwright.sync_api import expect
+
+    url, cache_dir, _ = server
+    page, errors = browser_page
+    pathways = served_pathways(cache_dir)
+    weights = RewardWeights({**DEFAULT_WEIGHTS.weights, "rings_4": 2.0}, DEFAULT_WEIGHTS.degree_target)
+    rescored = score(pathways.water_graphs(0)[1], weights)
+
+    page.goto(url + "reward")
+    page.fill("#reward-input-rings_4", "2")
+    page.press("#reward-input-rings_4", "Enter")
+    expect(page.locator("#reward-input-rings_4")).to_have_value("2")
+    page.click("#nav-pathways")
+    expect(page.locator("#pathways-step-label")).to_contain_text("Step 0 of", timeout=60_000)
+    page.click("#pathways-next")
+    page.locator("#pathways-rescore input").check()
+
+    breakdown = page.locator("#pathways-reward-breakdown")
+    expect(breakdown).to_contain_text("Re-scored with the Reward page's weights")
+    expect(breakdown).to_contain_text("Stored in the pathways file")
+    totals = breakdown.locator(".total-row th.number")
+    expect(totals.nth(0)).to_have_text(format_value(rescored.total))
+    expect(totals.nth(1)).to_have_text(format_value(pathways.pathways[0].steps[1].reward))
+    # The page is shared by this module's tests: the next ones start from the default weights again.
+    page.evaluate("sessionStorage.clear()")
     assert errors == []
 
 

@@ -298,7 +298,10 @@ def test_rescore_with_search_weights_matches_stored_reward(pathways_path):
 
     rescored = pathways.rescore_steps(loaded.water_graphs(0), DEFAULT_WEIGHTS)
 
-    assert rescored == pytest.approx([record.reward for record in loaded.pathways[0].steps], abs=1e-9)
+    steps = loaded.pathways[0].steps
+    assert [b.total for b in rescored] == pytest.approx([record.reward for record in steps], abs=1e-9)
+    for breakdown, record in zip(rescored, steps):
+        assert breakdown.components == pytest.approx(record.reward_components, abs=1e-9)
 
 
 def test_rescore_with_other_weights_adds_chart_line(pathways_path):
@@ -306,13 +309,29 @@ def test_rescore_with_other_weights_adds_chart_line(pathways_path):
     steps = loaded.pathways[0].steps
     weights = RewardWeights({"rings_4": 1.0, "n_hbonds": 0.5})
 
-    rescored = pathways.rescore_steps(loaded.water_graphs(0), weights)
+    rescored = [breakdown.total for breakdown in pathways.rescore_steps(loaded.water_graphs(0), weights)]
     figure = pathways.reward_figure(steps, 0, rescored)
 
     expected = [record.rings_4 + 0.5 * record.n_hbonds for record in steps]
     assert rescored == pytest.approx(expected)
     assert [trace.name for trace in figure.data] == ["stored reward", "re-scored", "current step"]
     assert list(figure.data[1].y) == pytest.approx(expected)
+
+
+def test_breakdown_tables_show_rescored_first(pathways_path):
+    loaded = pathways_file(pathways_path)
+    record = loaded.pathways[0].steps[1]
+    weights = RewardWeights({"rings_4": 1.0, "n_hbonds": 0.5})
+    rescored = pathways.rescore_steps(loaded.water_graphs(0), weights)[1]
+
+    assert pathways.breakdown_tables(record, None).to_plotly_json()["type"] == "Table"
+    both = pathways.breakdown_tables(record, rescored)
+    headings = [child.children for child in both.children if getattr(child, "children", None) and isinstance(child.children, str)]
+    assert headings == ["Re-scored with the Reward page's weights", "Stored in the pathways file"]
+    rescored_rows = both.children[1].children[1].children
+    assert [row.children[0].children for row in rescored_rows[:-1]] == sorted(
+        rescored.components, key=lambda name: (-abs(rescored.components[name]), name)
+    )
 
 
 # App wiring ------------------------------------------------------------------

@@ -11,8 +11,9 @@ search. The job id and file name are validated, and the file must lie in
 the job's run folder.
 
 The "Re-score" option scores every step's graph again with the weights set
-on the Reward page (the app-level ``reward-weights`` store) and draws that
-reward next to the one stored in the file.
+on the Reward page (the app-level ``reward-weights`` store), draws that
+reward next to the one stored in the file, and shows the current step's
+re-scored breakdown above the stored one.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dash.exceptions import PreventUpdate
 from engine.errors import InputError
 from engine.graphs import WaterGraph
 from engine.pathways import PathwaysFile, StepRecord
-from engine.reward import RewardWeights, score
+from engine.reward import RewardBreakdown, RewardWeights, score_many
 
 from dashboard import graph_view
 from dashboard.components import reward_breakdown_table
@@ -153,9 +154,24 @@ def next_step(trigger: str | None, step: int, last_step: int, playing: bool) -> 
     return 0, False
 
 
-def rescore_steps(graphs: list[WaterGraph], weights: RewardWeights) -> list[float]:
-    """Return the reward of every step's water graph under ``weights``."""
-    return [score(graph, weights).total for graph in graphs]
+def rescore_steps(graphs: list[WaterGraph], weights: RewardWeights) -> list[RewardBreakdown]:
+    """Return the reward breakdown of every step's water graph under ``weights``, scored in one batch."""
+    return score_many(list(graphs), weights)
+
+
+def breakdown_tables(record: StepRecord, rescored: RewardBreakdown | None) -> html.Div | html.Table:
+    """Build the step's stored breakdown table, preceded by its re-scored breakdown when there is one."""
+    stored = reward_breakdown_table(record.reward_components, record.reward)
+    if rescored is None:
+        return stored
+    return html.Div(
+        [
+            html.H4("Re-scored with the Reward page's weights"),
+            reward_breakdown_table(rescored.components, rescored.total),
+            html.H4("Stored in the pathways file"),
+            stored,
+        ]
+    )
 
 
 def reward_figure(pathway_steps: list[StepRecord], current: int, rescored: list[float] | None = None) -> go.Figure:
@@ -462,14 +478,15 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
                 note = f"Could not re-score: {error}"
             else:
                 note = f"Re-scored with {describe_weights(weights)}, target degree {format_value(weights.degree_target)}."
+        totals = None if rescored is None else [breakdown.total for breakdown in rescored]
         return (
             elements,
             step_label(step, len(steps) - 1),
             action_text(record),
             *annotation_values(record),
             format_histogram(record.degree_histogram),
-            reward_breakdown_table(record.reward_components, record.reward),
+            breakdown_tables(record, None if rescored is None else rescored[step]),
             alternatives_table(record),
-            reward_figure(steps, step, rescored),
+            reward_figure(steps, step, totals),
             note,
         )
