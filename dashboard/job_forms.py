@@ -173,10 +173,11 @@ def weights_digest(data: dict) -> str:
 
 
 def save_current_weights(data: object, presets_dir: Path, runs_dir: Path | None = None) -> Path:
-    """Save the Reward page's current weights as a preset and return its file.
+    """Save the Reward page's current weights as a preset file in ``presets_dir`` and return the file.
 
     The preset's name is ``reward-page-`` and a digest of the weights, so
-    the same weights always reuse the same file. With ``runs_dir``, a
+    the same weights always reuse the same file. The job layer copies the
+    file into the job's run folder at submission. With ``runs_dir``, a
     surrogate model in the weights must be a model folder inside it.
 
     Raises:
@@ -191,21 +192,26 @@ def save_current_weights(data: object, presets_dir: Path, runs_dir: Path | None 
 
 
 def weights_argument(
-    choice: object, folders: PresetFolders, current_weights: object, runs_dir: Path | None = None
+    choice: object,
+    folders: PresetFolders,
+    current_weights: object,
+    runs_dir: Path | None = None,
+    weights_dir: Path | None = None,
 ) -> str:
     """Return the ``weights`` (search) or ``reward`` (train-policy) value of a reward picker choice.
 
     A shipped preset is passed by name. A saved preset, and the Reward page's
-    current weights once saved as a preset, are passed as a file path. The
-    current weights keep their surrogate section, so a search uses the
-    model chosen for the reward; ``runs_dir`` confines that model as in
+    current weights once saved as a preset file in ``weights_dir`` (default:
+    the saved-presets folder), are passed as a file path. The current
+    weights keep their surrogate section, so a search uses the model chosen
+    for the reward; ``runs_dir`` confines that model as in
     :func:`save_current_weights`.
 
     Raises:
         InputError: for no choice, an unknown choice, a missing saved preset or invalid current weights.
     """
     if choice == CURRENT_WEIGHTS:
-        return str(save_current_weights(current_weights, folders.saved, runs_dir))
+        return str(save_current_weights(current_weights, weights_dir or folders.saved, runs_dir))
     kind, name = split_choice(choice)
     if kind == SHIPPED:
         return name

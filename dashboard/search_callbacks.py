@@ -117,6 +117,9 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
     """Register the callbacks of the Search page on ``app``."""
     service = context.jobs
     folders = PresetFolders(SHIPPED_PRESETS_DIR, context.settings.presets_dir)
+    # The Reward page's weights are written here for a job, which keeps its own copy in its run
+    # folder; they stay out of the preset lists.
+    job_weights_dir = context.settings.cache_dir / "job-weights"
     register_backend_toggle(app, "search")
 
     def resolve_start(kind: str, cluster: object, file_source: object, frame: object) -> StartChoice:
@@ -252,7 +255,9 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
             check_target_size(start, target_size)
             values = {"target_size": target_size, "branching": branching, "max_results": max_results,
                       "max_expansions": max_expansions, "max_seconds": max_seconds}
-            weights = weights_argument(reward, folders, current_weights, context.settings.runs_dir) if reward else None
+            weights = None
+            if reward:
+                weights = weights_argument(reward, folders, current_weights, context.settings.runs_dir, job_weights_dir)
             resources = resources_from_form(backend, dict(zip(RESOURCE_NAMES, resource_values)))
             return service.submit(search_spec(start, values, weights, policy or None, resources), backend)
 
@@ -288,7 +293,8 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
             start = resolve_start(start_kind, cluster, file_source, frame)
             check_target_size(start, target_size)
             values = {"target_size": target_size, "episodes": episodes, "seed": seed}
-            chosen_reward = weights_argument(reward or DEFAULT_REWARD, folders, current_weights, context.settings.runs_dir)
+            chosen_reward = weights_argument(reward or DEFAULT_REWARD, folders, current_weights, context.settings.runs_dir,
+                                             job_weights_dir)
             resources = resources_from_form(backend, dict(zip(RESOURCE_NAMES, resource_values)))
             return service.submit(policy_spec(start, values, chosen_reward, resources), backend)
 

@@ -7,6 +7,7 @@ status call then updates the state from the worker process or the scheduler.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -25,6 +26,39 @@ logger = logging.getLogger(__name__)
 #: Default seconds between SIGTERM and SIGKILL when cancelling a local job,
 #: and the longest wait for a scheduler to confirm a cancel.
 DEFAULT_GRACE_S = 10.0
+
+
+#: Parameters that name a reward-weights JSON file.
+WEIGHTS_PARAMETERS = ("weights", "reward")
+#: Name of the copy of that file in the run folder.
+WEIGHTS_COPY = "weights.json"
+
+
+def keep_weights_copy(spec: JobSpec, run_dir: Path) -> tuple[JobSpec, dict[str, str]]:
+    """Point the spec's weights file parameter at a copy of the file in the run folder.
+
+    The weights a job ran with then stay with the job, and a resubmission of
+    its ``spec.json`` works after the original file (a preset, or the weights
+    the dashboard saved for the job) is changed or deleted. A preset given by
+    name is left as it is.
+
+    Returns:
+        The spec to run and the files to add to the run folder (name -> text).
+
+    Raises:
+        JobSpecError: if the weights file cannot be read.
+    """
+    for name in WEIGHTS_PARAMETERS:
+        value = getattr(spec.params, name, None)
+        if not isinstance(value, str) or not value.endswith(".json") or not Path(value).is_file():
+            continue
+        try:
+            text = Path(value).read_text()
+        except (OSError, UnicodeDecodeError) as error:
+            raise JobSpecError(f"params.{name}: cannot read {value} ({error})") from None
+        params = spec.params.model_copy(update={name: str(run_dir / WEIGHTS_COPY)})
+        return dataclasses.replace(spec, params=params), {WEIGHTS_COPY: text}
+    return spec, {}
 
 
 class JobManager:
@@ -98,7 +132,9 @@ class JobManager:
         runner.check_available()
         job_id = new_job_id(spec.kind.name)
         run_dir = self.store.root / job_id
+        spec, copied = keep_weights_copy(spec, run_dir)
         files = runner.prepare(job_id, run_dir, spec)
+        files.update(copied)
         files["spec.json"] = json.dumps(spec.to_dict(), indent=2) + "\n"
         status = JobStatus(job_id=job_id, kind=spec.kind.name, backend=backend, submitted_at=utc_now(),
                            array_size=len(spec.params.starts) if spec.is_array else None)

@@ -25,7 +25,7 @@ from dashboard.job_forms import (
     set_fields,
     weights_argument,
 )
-from dashboard.reward_logic import PresetFolders
+from dashboard.reward_logic import PresetFolders, preset_options
 from engine.defaults import DEFAULT_DATASET
 from engine.errors import InputError
 from engine.presets import SHIPPED_PRESETS_DIR
@@ -98,6 +98,13 @@ def test_current_weights_saved_once_as_preset(folders):
     assert first.startswith(str(folders.saved / "reward-page-"))
     assert load_weights(first).weight("rings_4") == 0.5
     assert [path.name for path in folders.saved.iterdir()] == [first.rsplit("/", 1)[-1]]
+
+
+def test_job_weights_not_listed_as_presets(folders, tmp_path):
+    written = weights_argument(CURRENT_WEIGHTS, folders, DEFAULT_WEIGHTS.to_dict(), weights_dir=tmp_path / "job-weights")
+    assert Path(written).parent == tmp_path / "job-weights"
+    assert load_weights(written) == DEFAULT_WEIGHTS
+    assert preset_options(folders) == preset_options(PresetFolders(SHIPPED_PRESETS_DIR, tmp_path / "empty"))
 
 
 @pytest.mark.parametrize("choice", [None, "", "elsewhere/x", "shipped/../x"])

@@ -71,6 +71,27 @@ def test_search_job_succeeds(manager):
     assert json.loads(folder.spec_path.read_text())["params"]["target_size"] == 7
 
 
+def test_weights_file_copied_into_run_folder(manager, tmp_path):
+    weights = {"weights": {"degree": 1.0, "rings_4": 0.5}, "degree_target": 4.0}
+    original = tmp_path / "my-weights.json"
+    original.write_text(json.dumps(weights))
+    job_id = manager.submit(search(weights=str(original)))
+    assert manager.wait(job_id, JOB_TIMEOUT_S).state is JobState.SUCCEEDED
+    folder = manager.store.folder(job_id)
+
+    copy = folder.path / "weights.json"
+    assert json.loads(copy.read_text()) == weights
+    assert json.loads(folder.spec_path.read_text())["params"]["weights"] == str(copy)
+    pathways = json.loads((folder.artifacts_dir / "pathways.json").read_text())
+    assert pathways["parameters"]["weights"]["weights"] == weights["weights"]
+
+    # The job keeps its weights: its spec can be submitted again after the original file is gone.
+    original.unlink()
+    again = manager.submit(json.loads(folder.spec_path.read_text()))
+    assert manager.wait(again, JOB_TIMEOUT_S).state is JobState.SUCCEEDED
+    assert json.loads((manager.store.folder(again).path / "weights.json").read_text()) == weights
+
+
 def test_runtime_failure_records_exit_code_and_log(manager, tmp_path):
     not_a_cluster = tmp_path / "notes.xyz"
     not_a_cluster.write_text("these are notes, not coordinates\n")
