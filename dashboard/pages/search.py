@@ -1,17 +1,17 @@
 """Search page: launch design searches and policy training as jobs, and follow them.
 
 Component ids start with ``search-``. The start cluster is the cyclic
-pentamer, the cluster selected on the Data page (the app-level ``data-
-selected-cluster`` store), or a frame of a file. That file is an upload or a
-file on the server, kept in the ``search-start-file`` store (session
-storage) in the forms of :mod:`dashboard.reward_data`. The reward is a
-preset or the current weights of the Reward page, written to a file for the
-job (which keeps a copy); the chosen reward is kept in the ``search-reward-
-choice`` store and the numbers of the form by Dash's persistence, both in
-session storage, so the form shows them again when the page is opened again.
-The policy is none (the engine's one-step reward look-ahead) or a finished
-train-policy job, by default the one chosen on the Jobs page (the app-level
-``selected-policy`` store).
+pentamer, the cluster selected on the Data page (the app-level
+``data-selected-cluster`` store), or a frame of a file. That file is an
+upload or a file on the server, kept in the ``search-start-file`` store
+(session storage) in the forms of :mod:`dashboard.reward_data`. The reward
+is a preset or the current weights of the Reward page, written to a file for
+the job (which keeps a copy); the chosen reward is kept in the
+``search-reward-choice`` store and the numbers of the form by Dash's
+persistence, both in session storage, so the form shows them again when the
+page is opened again. The policy is none (the engine's one-step reward
+look-ahead) or a finished train-policy job, by default the one chosen on the
+Jobs page (the app-level ``selected-policy`` store).
 
 "Launch search" submits a ``search`` job and "Launch policy training" a
 ``train-policy`` job with the same start, target size and reward. The page
