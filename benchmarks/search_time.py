@@ -8,10 +8,10 @@ default limits, and prints one JSON object::
     .venv/bin/python -m benchmarks.search_time --branching 2 --target-size 7 --reward PRESET_WITH_SURROGATE.json
 
 With a reward that includes the surrogate, the same search with the
-surrogate's weight set to 0 is timed in the same run as the baseline, and
-the surrogate's kept predictions are cleared before every run so each one
-predicts from scratch; the first run also pays for importing torch and
-DGL, so the fastest of ``--repeats`` runs is reported.
+surrogate's weight set to 0 is timed in the same run as the baseline. The
+surrogate's kept predictions are cleared before every run, so each run
+predicts from scratch. The first run also imports torch and DGL, so the
+fastest of ``--repeats`` runs is reported.
 """
 
 from __future__ import annotations

@@ -40,7 +40,10 @@ def main(argv: list[str] | None = None) -> None:
     frames = stored_test_frames(args.models[0])
     for model in args.models[1:]:
         if stored_test_frames(model) != frames:
-            raise SystemExit(f"error: {model} has other test frames than {args.models[0]}")
+            raise SystemExit(
+                f"error: {model} has different test frames from {args.models[0]}; "
+                "train the models on the same data with the same split seed"
+            )
     predictions = []
     for model in args.models:
         records = [record for record in predict_file(model, args.data) if record["frame"] in frames]

@@ -4,8 +4,8 @@ Trains the surrogate once per training-set size with a given config, with
 ``split.train_limit`` set to that size, so every run keeps the same
 validation and test graphs (see :func:`engine.surrogate.data.make_split`).
 Each run is a ``python -m engine train`` subprocess writing to
-``OUT_ROOT/limit-N``; a run whose folder already contains a finished model is
-not repeated, and a stopped one resumes. Prints and writes one JSON object
+``OUT_ROOT/limit-N``. A run whose folder already contains a finished model
+is not repeated, and a stopped one resumes. Prints and writes one JSON object
 with the test MAE of the model and of both baselines, overall and per size::
 
     .venv/bin/python -m benchmarks.surrogate_learning_curve ../shared/data/hydronet/water_clusters_train.tfrecord.gz \\

@@ -153,7 +153,7 @@ def reward_options(folders: PresetFolders) -> list[dict]:
 
 
 def reward_note(choice: object, folders: PresetFolders, current_weights: object, runs_dir: Path) -> str:
-    """Describe the weights a reward picker choice stands for, including the surrogate model when it has a weight."""
+    """Describe the weights behind a reward picker choice, including the surrogate model when it has a weight."""
     try:
         if choice == CURRENT_WEIGHTS:
             weights = dashboard_weights(current_weights, runs_dir)

@@ -235,8 +235,8 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
                 text += " It gives the surrogate no weight, so its weight is now 0."
             return {**form_outputs(form_for_weights(loaded)), **preset_message(text, INFO)}
 
-        # When the page is rendered, Dash calls this once with every input of the new layout listed as
-        # triggered (or none); a user's edit triggers exactly one input.
+        # A user's edit triggers exactly one input. When the page is rendered, Dash calls this
+        # once with every input of the new layout listed as triggered, or with none.
         if trigger is None or len(ctx.triggered_prop_ids) > 1:
             state = form_for_weights(current)
         elif trigger == "reward-fit":
@@ -322,6 +322,8 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
             predicted, weights = None, without_surrogate(weights)
             notes.append(f"The charts leave out the surrogate's component: {str(waiting).rstrip('.')}.")
             kind = ERROR if waiting.failed else INFO
+            if waiting.failed:
+                logger.info("charts of %r drawn without the surrogate: %s", dataset_data.get("name"), waiting)
         except InputError as error:
             logger.info("charts of %r not updated: %s", dataset_data.get("name"), error)
             return no_update, no_update, no_update, f"The charts were not updated: {error}.", False, ERROR

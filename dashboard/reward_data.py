@@ -35,7 +35,7 @@ from typing import Callable
 # Reward page test hung this way while a callback imported DGL for the first time.
 import engine.surrogate.predict  # noqa: F401
 from engine.components import ComponentCache, ComponentTable
-from engine.surrogate.modeldir import ModelDirectory
+from engine.surrogate.modeldir import weights_version
 from engine.errors import ClusterFormatError, InputError
 from engine.graphs import WaterGraph
 from engine.io import detect_format, read_clusters
@@ -254,16 +254,6 @@ def predict_into_cache(
     return len(predicted)
 
 
-def model_version_key(model: str) -> str:
-    """Return a key of a model folder that changes when its weights are rewritten."""
-    weights = ModelDirectory(model).weights_path
-    try:
-        modified = weights.stat().st_mtime_ns
-    except OSError:
-        modified = 0
-    return f"{Path(model).resolve()}|{modified}"
-
-
 class ComponentTables:
     """Component tables of recently used datasets, read from the on-disk cache and kept in memory.
 
@@ -314,7 +304,7 @@ class ComponentTables:
         return table
 
     def _prediction_key(self, dataset: DatasetFile, model: str) -> tuple[str, str]:
-        return dataset.version_key(), model_version_key(model)
+        return dataset.version_key(), weights_version(model)
 
     def predictions_in_memory(self, dataset: DatasetFile, model: str) -> np.ndarray | None:
         """Return the energies ``model`` predicted for ``dataset`` if they are in memory, else None."""

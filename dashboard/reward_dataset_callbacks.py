@@ -41,7 +41,7 @@ from dashboard.reward_data import (
     source_from_form,
 )
 from dashboard.reward_ids import WEIGHTS_STORE
-from dashboard.reward_logic import dashboard_weights
+from dashboard.reward_logic import confined_model_folder, dashboard_weights
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def register_dataset_callbacks(app: Dash, context: DashboardContext, tables: Com
         State("reward-job-result", "data"),
         prevent_initial_call="initial_duplicate",
     )
-    def request_table(source, stored, shown, last_request, last_result):
+    def request_table(source, stored, shown_dataset, last_request, last_result):
         message, hidden = "", True
         try:
             dataset = resolve_source(source, context)
@@ -138,17 +138,19 @@ def register_dataset_callbacks(app: Dash, context: DashboardContext, tables: Com
         try:
             # Predictions dropped from memory are read back from the disk cache here.
             ready = model is None or tables.cached_predictions(dataset, model) is not None
-        except (InputError, OSError):
-            ready = False  # the background computation reports what is wrong
-        # A dataset that is already shown is not sent again: that would select its best cluster anew.
-        shown_now = no_update if shown == dataset.to_dict() else dataset.to_dict()
+        except (InputError, OSError) as error:
+            # The background computation then reports the problem on the page.
+            logger.info("predictions of %s by %s not read from the cache: %s", dataset.name, model, error)
+            ready = False
+        # A dataset that is already shown is not sent again, because that would select its best cluster anew.
+        dataset_output = no_update if shown_dataset == dataset.to_dict() else dataset.to_dict()
         if held is not None and (ready or failed):
-            return shown_now, no_update, source, message, hidden, no_update
+            return dataset_output, no_update, source, message, hidden, no_update
         if pending(last_request, last_result, dataset.source, model):
             return no_update, no_update, source, message, hidden, no_update
         request = {"source": dataset.source, "model": model, "requested_at": time.time()}
         # A new computation hides the outcome of the previous one.
-        return (shown_now if held is not None else no_update), request, source, message, hidden, True
+        return (dataset_output if held is not None else no_update), request, source, message, hidden, True
 
     @app.callback(
         Output("reward-job-result", "data"),
@@ -193,7 +195,7 @@ def register_dataset_callbacks(app: Dash, context: DashboardContext, tables: Com
         model = request.get("model")
         if model:
             try:
-                model = dashboard_weights({"weights": {}, "surrogate": {"model": model, "weight": 0.0}}, runs_dir).surrogate_model
+                model = confined_model_folder(model, runs_dir)
 
                 def report_prediction(done: int, total: int) -> bool:
                     set_progress((str(done), str(total), f"Predicting energies with the surrogate: {done} of {total} clusters"))
@@ -237,21 +239,26 @@ def register_dataset_callbacks(app: Dash, context: DashboardContext, tables: Com
                 logger.error("component table of %r computed but not loaded: %s", source, load_error)
                 error = str(load_error)
             else:
-                shown = no_update if current == dataset.to_dict() else dataset.to_dict()
+                dataset_output = no_update if current == dataset.to_dict() else dataset.to_dict()
                 if not model:
-                    return shown, no_update, "", True, "alert alert-info", no_update
+                    return dataset_output, no_update, "", True, "alert alert-info", no_update
                 message, hidden = "", True
                 prediction_error = result.get("prediction_error")
                 if prediction_error is None:
                     try:
                         if tables.cached_predictions(dataset, model) is None:
-                            prediction_error = "the predictions are missing from the cache; the model may have changed"
+                            logger.warning("predictions of %r by %s missing from the cache after computing", source, model)
+                            prediction_error = (
+                                "the predictions are missing from the cache, so the model may have changed; "
+                                "change a weight to predict again"
+                            )
                     except (InputError, OSError) as load_error:
+                        logger.error("predictions of %r by %s computed but not loaded: %s", source, model, load_error)
                         prediction_error = str(load_error)
                 if prediction_error is not None:
                     tables.record_failure(dataset, model, prediction_error)
                     message, hidden = f"Could not predict the energies with the surrogate: {prediction_error}.", False
-                return shown, no_update, message, hidden, "alert alert-error", {"model": model, "at": time.time()}
+                return dataset_output, no_update, message, hidden, "alert alert-error", {"model": model, "at": time.time()}
         revert = fallback_source(current)
         shown = f"still showing {current['name']}" if current else "no dataset is loaded"
         message = f"Could not compute the reward components: {error}. The dataset choice was reset; {shown}."
@@ -276,7 +283,7 @@ def register_dataset_callbacks(app: Dash, context: DashboardContext, tables: Com
         logger.info("component table computation of %r cancelled", requested)
         # The cancelled computation never returns, so its result is written here: a later
         # change of the weights may then request it again.
-        answered = {"request": request, "cancelled": True} if request else no_update
+        cancelled_result = {"request": request, "cancelled": True} if request else no_update
         refreshed = no_update
         if request and request.get("model"):
             try:
@@ -290,6 +297,6 @@ def register_dataset_callbacks(app: Dash, context: DashboardContext, tables: Com
             f"Computation cancelled. {shown}",
             False,
             "alert alert-info",
-            answered,
+            cancelled_result,
             refreshed,
         )

@@ -263,9 +263,9 @@ def with_surrogate(weights: RewardWeights, model: str | None, weight: float | No
 def check_surrogate_model(weights: RewardWeights, runs_dir: Path) -> RewardWeights:
     """Check that the surrogate model of ``weights``, if any, is a model folder inside ``runs_dir``.
 
-    The dashboard only uses models trained by its own jobs, whose folders
-    lie in the runs folder; a path from the browser or a preset that points
-    elsewhere is refused.
+    The dashboard only uses models trained by its own jobs, and their
+    folders lie in the runs folder. A path from the browser or a preset that
+    points elsewhere is rejected.
 
     Returns:
         ``weights`` with the model as an absolute, resolved path, so that
@@ -276,18 +276,27 @@ def check_surrogate_model(weights: RewardWeights, runs_dir: Path) -> RewardWeigh
     """
     if weights.surrogate_model is None:
         return weights
-    path = Path(weights.surrogate_model)
+    return with_surrogate(weights, confined_model_folder(weights.surrogate_model, runs_dir))
+
+
+def confined_model_folder(model: str, runs_dir: Path) -> str:
+    """Return the absolute, resolved path of a surrogate model folder inside ``runs_dir``.
+
+    Raises:
+        InputError: naming the path, when it is relative, outside ``runs_dir`` or not a model folder.
+    """
+    path = Path(model)
     if not path.is_absolute():
-        raise InputError(f"surrogate model {weights.surrogate_model!r} must be an absolute path")
+        raise InputError(f"surrogate model {model!r} must be an absolute path")
     resolved = path.resolve()
     if not resolved.is_relative_to(runs_dir.resolve()):
         raise InputError(
-            f"surrogate model {weights.surrogate_model!r} is outside the runs folder {runs_dir}; "
+            f"surrogate model {model!r} is outside the runs folder {runs_dir}; "
             "the dashboard uses models trained by its own jobs"
         )
     if not ModelDirectory(resolved).exists():
-        raise InputError(f"surrogate model {weights.surrogate_model!r} is not a trained model folder (no model.json)")
-    return with_surrogate(weights, str(resolved))
+        raise InputError(f"surrogate model {model!r} is not a trained model folder (no model.json)")
+    return str(resolved)
 
 
 def dashboard_weights(data: object, runs_dir: Path) -> RewardWeights:

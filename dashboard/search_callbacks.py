@@ -117,8 +117,8 @@ def register_callbacks(app: Dash, context: DashboardContext) -> None:
     """Register the callbacks of the Search page on ``app``."""
     service = context.jobs
     folders = PresetFolders(SHIPPED_PRESETS_DIR, context.settings.presets_dir)
-    # The Reward page's weights are written here for a job, which keeps its own copy in its run
-    # folder; they stay out of the preset lists.
+    # The Reward page's weights are written here for a job, outside the preset lists. The job
+    # keeps its own copy in its run folder.
     job_weights_dir = context.settings.cache_dir / "job-weights"
     register_backend_toggle(app, "search")
 

@@ -378,14 +378,10 @@ def predicted_energies(graphs: list[WaterGraph], model_dir: str) -> np.ndarray:
     Raises:
         InputError: if ``model_dir`` is not a usable model folder.
     """
-    from engine.surrogate.modeldir import ModelDirectory
+    from engine.surrogate.modeldir import weights_version
     from engine.surrogate.predict import predict_water_graphs
 
-    weights_file = ModelDirectory(model_dir).weights_path
-    try:
-        model_key = f"{Path(model_dir).resolve()}|{weights_file.stat().st_mtime_ns}"
-    except OSError:
-        model_key = str(Path(model_dir).resolve())
+    model_key = weights_version(model_dir)
     missing = list(dict.fromkeys(graph for graph in graphs if (model_key, graph) not in _predictions))
     if missing:
         for graph, energy in zip(missing, predict_water_graphs(model_dir, missing)):

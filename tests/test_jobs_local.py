@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from jobs.backends.local import LocalBackend
+from jobs.errors import JobSpecError
 from jobs.manager import JobManager
 from jobs.processes import group_members, process_alive
 from jobs.status import JobState
@@ -90,6 +91,15 @@ def test_weights_file_copied_into_run_folder(manager, tmp_path):
     again = manager.submit(json.loads(folder.spec_path.read_text()))
     assert manager.wait(again, JOB_TIMEOUT_S).state is JobState.SUCCEEDED
     assert json.loads((manager.store.folder(again).path / "weights.json").read_text()) == weights
+
+
+def test_unreadable_weights_file_rejected(manager, tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_bytes(b"\xff\xfe not text")
+    with pytest.raises(JobSpecError, match=r"params.weights: cannot read .*broken.json"):
+        manager.submit(search(weights=str(broken)))
+    # Nothing is written under the runs root for a rejected submission.
+    assert list(manager.store.root.iterdir()) == []
 
 
 def test_runtime_failure_records_exit_code_and_log(manager, tmp_path):

@@ -145,6 +145,12 @@ def test_config_split_must_sum_to_one():
         parse_config({"data": {"split": {"train": 0.5, "validation": 0.1, "test": 0.1}}})
 
 
+def test_config_train_limit_must_be_positive():
+    with pytest.raises(SurrogateConfigError, match="train_limit") as caught:
+        parse_config({"data": {"split": {"train_limit": 0}}})
+    assert "greater than or equal to 1" in str(caught.value)
+
+
 def test_config_differences_name_keys():
     changed = tiny_config(model={"features": 16})
     lines = config_differences(tiny_config().to_dict(), changed.to_dict())

@@ -87,6 +87,12 @@ def test_predictions_follow_rewritten_weights(tmp_path, model_dir):
     assert predicted_energies([graph], str(changing))[0] != before
 
 
+def test_score_many_rejects_atomic_for_several():
+    pentamer = cyclic_pentamer()
+    with pytest.raises(ValueError, match="single water graph"):
+        score_many([pentamer, pentamer], DEFAULT_WEIGHTS, atomic=atomic_graph_from_water(pentamer))
+
+
 def test_weights_without_model_rejected():
     with pytest.raises(InputError, match="no surrogate model"):
         RewardWeights({"degree": 1.0}, surrogate_weight=1.0)
@@ -116,7 +122,7 @@ def test_missing_model_folder_is_clear(tmp_path):
         score(cyclic_pentamer(), weights)
 
 
-def test_table_without_predictions_refused(model_dir):
+def test_table_rejects_missing_predictions(model_dir):
     graph = cyclic_pentamer()
     table = compute_table([Cluster("hand-made", 0, None, graph, atomic_graph_from_water(graph))])
     with pytest.raises(InputError, match="no predictions were given"):
@@ -261,7 +267,7 @@ def test_dashboard_tables_load_predictions_and_remember_failures(tmp_path, model
     assert tables.failure(dataset, missing) is None
 
 
-def test_dashboard_request_pending_until_answered():
+def test_request_pending_until_result():
     from dashboard.reward_dataset_callbacks import pending
 
     request = {"source": None, "model": "m", "requested_at": 1.0}

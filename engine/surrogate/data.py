@@ -444,9 +444,9 @@ def make_split(store: GraphStore, split: SplitConfig) -> dict[str, np.ndarray]:
         raise DatasetError(f"{store.source}: no usable graphs: none of the {len(store)} graphs has an energy")
     n_train, n_validation, _ = split_sizes(len(usable), split)
     order = usable[np.random.default_rng(split.seed).permutation(len(usable))]
-    kept = n_train if split.train_limit is None else min(n_train, split.train_limit)
+    n_used = n_train if split.train_limit is None else min(n_train, split.train_limit)
     return {
-        "train": np.sort(order[:kept]),
+        "train": np.sort(order[:n_used]),
         "validation": np.sort(order[n_train : n_train + n_validation]),
         "test": np.sort(order[n_train + n_validation :]),
     }

@@ -261,6 +261,20 @@ class ModelDirectory:
         atomic_write_text(self.report_path, json.dumps(report, indent=2) + "\n")
 
 
+def weights_version(path: str | Path) -> str:
+    """Return a key of a model folder that changes when its ``model.pt`` is rewritten.
+
+    The key is the resolved folder and the file's modification time (0 when
+    the file is missing), which is cheaper than :func:`model_digest` for
+    in-memory caches.
+    """
+    try:
+        modified = ModelDirectory(path).weights_path.stat().st_mtime_ns
+    except OSError:
+        modified = 0
+    return f"{Path(path).resolve()}|{modified}"
+
+
 def model_digest(path: str | Path) -> str:
     """Return the SHA-256 of a model directory's weights file, which changes whenever the model is retrained.
 
