@@ -23,12 +23,13 @@ import sys
 from typing import Sequence
 
 import diskcache
-from dash import Dash, DiskcacheManager
+from dash import Dash
 
 from engine.errors import InputError
 from engine.logs import configure_logging
 
 from dashboard.auth import Credentials, load_credentials, log_auth, password_required, protect
+from dashboard.background import ForkSafeDiskcacheManager
 from dashboard.context import DashboardContext
 from dashboard.layout import register_router, shell
 from dashboard.pages import data, jobs, pathways, reward, search, train
@@ -53,7 +54,7 @@ def create_app(settings: Settings, credentials: Credentials | None = None) -> Da
     context = DashboardContext(settings)
     # Background callbacks (the Reward page's component tables) run in
     # separate processes and pass their progress and results through this cache.
-    background = DiskcacheManager(diskcache.Cache(str(settings.cache_dir / "background")))
+    background = ForkSafeDiskcacheManager(diskcache.Cache(str(settings.cache_dir / "background")))
     app = Dash(
         __name__,
         title="Water cluster design",

@@ -29,10 +29,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-# Imported at server start rather than inside a callback. Background computations run in
-# forked processes, and a module that another thread is still importing when the process
-# forks can stay locked in the child. The child then hangs when it imports that module; a
-# Reward page test hung this way while a callback imported DGL for the first time.
+# Imported at server start rather than inside a callback, so that forked background
+# computations find the prediction code loaded and no request thread is importing it while
+# a computation forks.
 import engine.surrogate.predict  # noqa: F401
 from engine.components import ComponentCache, ComponentTable
 from engine.surrogate.modeldir import weights_version
@@ -40,6 +39,7 @@ from engine.errors import ClusterFormatError, InputError
 from engine.graphs import WaterGraph
 from engine.io import detect_format, read_clusters
 
+from dashboard.background import SQLITE_LOCK
 from dashboard.context import DashboardContext
 from dashboard.settings import PROJECT_ROOT
 from dashboard.uploads import CLUSTER_SUFFIXES, decode_upload, rename_source, store_bytes, stored_path, upload_suffix
@@ -293,7 +293,7 @@ class ComponentTables:
         if table is not None:
             return table
         key = dataset.version_key()
-        with self._lock:
+        with self._lock, SQLITE_LOCK:
             if self._cache is None:
                 self._cache = ComponentCache(self.cache_dir)
             table = self._cache.table_for_file(dataset.path)
@@ -330,12 +330,14 @@ class ComponentTables:
         if predicted is not None:
             return predicted
         key = self._prediction_key(dataset, model)
-        with self._lock:
+        with self._lock, SQLITE_LOCK:
             if self._cache is None:
                 self._cache = ComponentCache(self.cache_dir)
             cache = self._cache
-        # Hashing the file and the weights happens outside the lock, so other callbacks do not wait for it.
-        predicted = cache.cached_predictions(dataset.path, model)
+        # Hashing the file and the weights happens outside this object's lock, so callbacks that
+        # only read memory do not wait for it.
+        with SQLITE_LOCK:
+            predicted = cache.cached_predictions(dataset.path, model)
         if predicted is None:
             return None
         with self._lock:

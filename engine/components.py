@@ -398,8 +398,7 @@ class ComponentCache:
 
     @staticmethod
     def _predictions_key(path: str | Path, model_dir: str | Path) -> tuple[str, str, str]:
-        # The model folder module needs torch but not DGL, so a server that only reads
-        # cached predictions never imports DGL (an import racing a fork can deadlock the child).
+        # The model folder module needs torch but not DGL, so computing this key does not import DGL.
         from engine.surrogate.modeldir import model_digest
 
         return ("predictions", file_digest(path), model_digest(model_dir))

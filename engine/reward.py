@@ -309,7 +309,7 @@ def component_values(
 _evaluations = 0
 #: Surrogate predictions kept per process: (model key, graph) -> energy in kcal/mol.
 _predictions: OrderedDict[tuple[str, WaterGraph], float] = OrderedDict()
-#: Most predictions kept; a search revisits the same graphs (look-ahead, the chosen step, settling).
+#: Largest number of predictions kept. A search scores the same graphs again (look-ahead, chosen step, settling).
 MAX_CACHED_PREDICTIONS = 200_000
 
 
@@ -386,9 +386,11 @@ def predicted_energies(graphs: list[WaterGraph], model_dir: str) -> np.ndarray:
     if missing:
         for graph, energy in zip(missing, predict_water_graphs(model_dir, missing)):
             _predictions[(model_key, graph)] = float(energy)
-        while len(_predictions) > MAX_CACHED_PREDICTIONS:
-            _predictions.popitem(last=False)
-    return np.array([_predictions[(model_key, graph)] for graph in graphs])
+    energies = np.array([_predictions[(model_key, graph)] for graph in graphs])
+    # The oldest predictions go first, after this call's have been read.
+    while len(_predictions) > MAX_CACHED_PREDICTIONS:
+        _predictions.popitem(last=False)
+    return energies
 
 
 def predicted_energy_per_water(graph: WaterGraph, model_dir: str) -> float:
